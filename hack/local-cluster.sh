@@ -1,0 +1,586 @@
+#!/usr/bin/env bash
+# A real, local Kubernetes control plane for wukong's tests: etcd,
+# kube-apiserver and kube-controller-manager (garbage collector, namespace,
+# service account controllers) on loopback, no kubelet, no scheduler, no Docker.
+# The binaries come from hack/local-cluster/build.sh (built from Go modules
+# into ${WUKONG_CACHE:-$HOME/.cache/wukong}).
+#
+# Usage:
+#   hack/local-cluster.sh up [--no-crds] [--without nad|kubevirt|wukong]... [--only nad|kubevirt|wukong]...
+#   hack/local-cluster.sh crds [--only nad|kubevirt|wukong]... [--without ...]...
+#   hack/local-cluster.sh status
+#   hack/local-cluster.sh env
+#   hack/local-cluster.sh down
+#
+#   up      builds the binaries if needed, creates certificates and kubeconfigs,
+#           starts etcd, kube-apiserver and kube-controller-manager in the
+#           background, waits for /readyz, installs the CRDs and waits until they
+#           are Established and served. Safe to run again: a healthy cluster is
+#           kept (CRDs are re-applied), a stale one is stopped and recreated.
+#           `--without X` skips CRD set X and, on a running cluster, deletes it
+#           if present (e.g. `--without nad` gives a control plane without the
+#           Multus CRD). stdout: the `env` lines; progress goes to stderr.
+#   crds    installs CRD sets into the running cluster (default: all three).
+#   status  prints the processes, the API server URL and /readyz; exit 1 when not up.
+#   env     prints `export KUBECONFIG=...` etc. (eval "$(hack/local-cluster.sh env)").
+#   down    stops exactly the recorded processes (TERM, then KILL) and removes the state.
+#
+# CRD sets: nad      = $WUKONG_SHARED/crds/network-attachment-definitions.yaml
+#           kubevirt = $WUKONG_SHARED/crds/kubevirt-virtualmachines.yaml,
+#                      $WUKONG_SHARED/crds/kubevirt-virtualmachineinstances.yaml
+#           wukong   = output of `$WUKONG_BIN crd`
+#
+# Environment:
+#   WUKONG_CLUSTER_DIR      state directory (default <repo>/.local-cluster); use a
+#                           private one to run a second cluster next to a user's
+#   WUKONG_SHARED           shared data directory (default <repo>/../shared)
+#   WUKONG_BIN              wukong binary (default <repo>/target/debug/wukong; the
+#                           default one is built with `cargo build -q -p wukong`
+#                           when missing)
+#   WUKONG_CACHE            binary cache root (see hack/local-cluster/build.sh)
+#   WUKONG_CLUSTER_TIMEOUT  seconds to wait for the control plane (default 120)
+#   WUKONG_KCM_CONTROLLERS  kube-controller-manager --controllers value
+#
+# Files in the state directory:
+#   cluster.env        written once the control plane is ready (absent if `up`
+#                      failed); KEY=VALUE lines (unquoted, value = rest of the line):
+#                      KUBECONFIG, WUKONG_CLUSTER_SERVER, WUKONG_CLUSTER_BIN_DIR,
+#                      WUKONG_CLUSTER_KUBECTL, WUKONG_CLUSTER_MULTUS, WUKONG_CLUSTER_CA_CERT,
+#                      WUKONG_CLUSTER_CA_KEY, WUKONG_CLUSTER_ADMIN_CERT, WUKONG_CLUSTER_ADMIN_KEY,
+#                      WUKONG_CLUSTER_ETCD_URL, WUKONG_CLUSTER_DIR, WUKONG_CLUSTER_K8S_VERSION,
+#                      WUKONG_CLUSTER_CRDS (installed CRD sets)
+#   kubeconfig         admin (O=system:masters), certificates embedded
+#   pki/               ca, apiserver, admin, kube-controller-manager, service-account keys
+#   logs/*.log pids/*.pid etcd/ (data, --unsafe-no-fsync) crds/ (generated CRDs)
+#   run.env            like cluster.env, written as soon as the ports are chosen
+set -euo pipefail
+
+HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HACK/.." && pwd)"
+STATE="$(realpath -m "${WUKONG_CLUSTER_DIR:-$REPO/.local-cluster}")"
+SHARED="$(realpath -m "${WUKONG_SHARED:-$REPO/../shared}")"
+TIMEOUT="${WUKONG_CLUSTER_TIMEOUT:-120}"
+KCM_CONTROLLERS="${WUKONG_KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller}"
+COMPONENTS=(etcd kube-apiserver kube-controller-manager)
+ALL_SETS=(nad kubevirt wukong)
+
+PKI="$STATE/pki"; LOGS="$STATE/logs"; PIDS="$STATE/pids"
+KUBECONFIG_FILE="$STATE/kubeconfig"; ENV_FILE="$STATE/cluster.env"
+RUN_ENV="$STATE/run.env"   # same content, written as soon as the ports are known
+
+log() { printf 'local-cluster: %s\n' "$*" >&2; }
+die() { printf 'local-cluster: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- prerequisites
+
+APT_UPDATED=0
+need() { # need <command> <debian package>
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    log "installing missing Debian package $2 (for $1)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >&2; then
+      [[ $APT_UPDATED == 1 ]] || { apt-get update -q >&2; APT_UPDATED=1; }
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >&2
+    fi
+    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
+  else
+    die "$1 is missing: install the Debian package $2"
+  fi
+}
+
+need_tools() {
+  need openssl openssl
+  need curl curl
+  need setsid util-linux
+  need flock util-linux
+  need base64 coreutils
+}
+
+# ---------------------------------------------------------------- state helpers
+
+bin_dir() { "$HACK/local-cluster/build.sh" --print-bin-dir; }
+
+envval() { # envval KEY -> value from run.env
+  [[ -f "$RUN_ENV" ]] || return 1
+  sed -n "s/^$1=//p" "$RUN_ENV" | tail -1
+}
+
+pid_of() { [[ -f "$PIDS/$1.pid" ]] && cat "$PIDS/$1.pid"; }
+
+# alive <component>: the recorded pid runs and is really our process (its
+# command line names the binary and this state directory), never a reused pid.
+alive() {
+  local pid cmd
+  pid="$(pid_of "$1" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [[ -r "/proc/$pid/cmdline" ]] || return 1
+  cmd="$( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null)" || return 1
+  [[ "$cmd" == *"/$1 "* && "$cmd" == *"$STATE/"* ]]
+}
+
+kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+readyz() { # prints the body, fails unless it is "ok"
+  local server body
+  server="$(envval WUKONG_CLUSTER_SERVER)" || return 1
+  body="$(curl -sS --max-time 5 --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "$server/readyz" 2>&1)" || { echo "$body"; return 1; }
+  echo "$body"
+  [[ "$body" == ok ]]
+}
+
+stop_all() { # TERM the recorded processes, wait, then KILL
+  local c pid waited
+  for c in kube-controller-manager kube-apiserver etcd; do
+    if alive "$c"; then
+      pid="$(pid_of "$c")"
+      log "stopping $c (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      waited=0
+      while alive "$c" && (( waited < 100 )); do sleep 0.1; waited=$((waited + 1)); done
+      if alive "$c"; then
+        log "$c (pid $pid) did not exit after 10 s: KILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        waited=0
+        while [[ -d /proc/$pid ]] && (( waited < 50 )); do sleep 0.1; waited=$((waited + 1)); done
+      fi
+    fi
+    rm -f "$PIDS/$c.pid"
+  done
+}
+
+lock_state() {
+  mkdir -p "$STATE"
+  exec 8>"$STATE/.lock"
+  flock 8
+}
+
+# ---------------------------------------------------------------- ports
+
+# free_ports N: N distinct free loopback TCP ports (kept bound until all are chosen).
+free_ports() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+  else
+    local ports=() p tries=0
+    while (( ${#ports[@]} < $1 )); do
+      (( tries++ < 1000 )) || die "no free loopback port found"
+      p=$(( 20000 + RANDOM % 30000 ))
+      [[ " ${ports[*]} " == *" $p "* ]] && continue
+      if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then ports+=("$p"); fi
+    done
+    echo "${ports[*]}"
+  fi
+}
+
+# ---------------------------------------------------------------- certificates
+
+gen_pki() {
+  mkdir -p "$PKI"
+  local d="$PKI" o=(-days 3650)
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" "${o[@]}" \
+    -subj "/CN=wukong-local-ca" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+  sign() { # sign <name> <subject> <extensions>
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/$1.key" -out "$d/$1.csr" -subj "$2" 2>/dev/null
+    printf '%s\n' "$3" > "$d/$1.ext"
+    openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+      -out "$d/$1.crt" "${o[@]}" -extfile "$d/$1.ext" 2>/dev/null
+    rm -f "$d/$1.csr" "$d/$1.ext"
+  }
+  sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  local client="basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+  sign admin "/O=system:masters/CN=wukong-admin" "$client"
+  sign kube-controller-manager "/CN=system:kube-controller-manager" "$client"
+  openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+  rm -f "$d/ca.srl"
+  chmod 600 "$d"/*.key
+  openssl verify -CAfile "$d/ca.crt" "$d/apiserver.crt" "$d/admin.crt" "$d/kube-controller-manager.crt" >/dev/null \
+    || die "generated certificates do not verify"
+}
+
+write_kubeconfig() { # write_kubeconfig <file> <server> <user> <cert> <key>
+  local b64="base64 -w0"
+  cat > "$1.tmp" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: wukong-local
+  cluster:
+    server: $2
+    certificate-authority-data: $($b64 < "$PKI/ca.crt")
+users:
+- name: $3
+  user:
+    client-certificate-data: $($b64 < "$4")
+    client-key-data: $($b64 < "$5")
+contexts:
+- name: $3@wukong-local
+  context:
+    cluster: wukong-local
+    user: $3
+    namespace: default
+current-context: $3@wukong-local
+EOF
+  chmod 600 "$1.tmp"
+  mv "$1.tmp" "$1"
+}
+
+write_env() { # write_env <installed crd sets>: run.env only
+  cat > "$RUN_ENV.tmp" <<EOF
+KUBECONFIG=$KUBECONFIG_FILE
+WUKONG_CLUSTER_DIR=$STATE
+WUKONG_CLUSTER_SERVER=https://127.0.0.1:$API_PORT
+WUKONG_CLUSTER_ETCD_URL=http://127.0.0.1:$ETCD_PORT
+WUKONG_CLUSTER_BIN_DIR=$BIN
+WUKONG_CLUSTER_KUBECTL=$BIN/kubectl
+WUKONG_CLUSTER_MULTUS=$BIN/multus
+WUKONG_CLUSTER_CA_CERT=$PKI/ca.crt
+WUKONG_CLUSTER_CA_KEY=$PKI/ca.key
+WUKONG_CLUSTER_ADMIN_CERT=$PKI/admin.crt
+WUKONG_CLUSTER_ADMIN_KEY=$PKI/admin.key
+WUKONG_CLUSTER_K8S_VERSION=$("$BIN/kube-apiserver" --version | sed 's/^Kubernetes //')
+WUKONG_CLUSTER_CRDS=$1
+EOF
+  mv "$RUN_ENV.tmp" "$RUN_ENV"
+}
+
+publish_env() { # cluster.env exists only while the control plane is known to be ready
+  cp "$RUN_ENV" "$ENV_FILE.tmp"
+  mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+set_env_crds() { # rewrite the WUKONG_CLUSTER_CRDS line
+  [[ -f "$RUN_ENV" ]] || return 0
+  sed "s/^WUKONG_CLUSTER_CRDS=.*/WUKONG_CLUSTER_CRDS=$1/" "$RUN_ENV" > "$RUN_ENV.tmp"
+  mv "$RUN_ENV.tmp" "$RUN_ENV"
+  publish_env
+}
+
+# ---------------------------------------------------------------- processes
+
+start_bg() { # start_bg <component> <args...>: detached, logs and pid in the state dir
+  local c="$1"; shift
+  # setsid: own session, so the caller's Ctrl-C or exit does not reach it;
+  # fd 8 (the state lock) and stdio are not inherited. The pid is written by
+  # the process that then execs the binary, so it is exact even if setsid forks.
+  rm -f "$PIDS/$c.pid"
+  # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner bash
+  setsid bash -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$PIDS/$c.pid" "$BIN/$c" "$@" \
+    </dev/null >>"$LOGS/$c.log" 2>&1 8>&- &
+  local _
+  for _ in $(seq 50); do [[ -s "$PIDS/$c.pid" ]] && break; sleep 0.1; done
+  sleep 0.3
+  alive "$c" || fail_start "$c" "exited right after start"
+}
+
+fail_start() { # fail_start <component> <reason>
+  rm -f "$ENV_FILE"
+  log "$1 $2; last lines of $LOGS/$1.log:"
+  tail -n 40 "$LOGS/$1.log" >&2 || true
+  stop_all
+  die "$1 $2 (state kept in $STATE for inspection; run 'down' to remove it)"
+}
+
+wait_until() { # wait_until <component> <deadline> <cmd...>
+  local c="$1" deadline="$2"; shift 2
+  until "$@" >/dev/null 2>&1; do
+    alive "$c" || fail_start "$c" "exited"
+    (( SECONDS < deadline )) || fail_start "$c" "not ready after ${TIMEOUT} s"
+    sleep 0.5
+  done
+}
+
+start_cluster() {
+  rm -rf "$STATE/etcd" "$PKI" "$LOGS" "$PIDS" "$STATE/crds" "$ENV_FILE" "$RUN_ENV" "$KUBECONFIG_FILE" \
+    "$STATE/kube-controller-manager.kubeconfig" "$STATE/apiserver" "$STATE/kcm"
+  mkdir -p "$LOGS" "$PIDS" "$STATE/etcd" "$STATE/apiserver" "$STATE/kcm"
+  chmod 700 "$STATE/etcd"
+  log "generating certificates in $PKI"
+  gen_pki
+
+  read -r ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT <<<"$(free_ports 4)"
+  local server="https://127.0.0.1:$API_PORT" deadline=$((SECONDS + TIMEOUT))
+  write_kubeconfig "$KUBECONFIG_FILE" "$server" wukong-admin "$PKI/admin.crt" "$PKI/admin.key"
+  write_kubeconfig "$STATE/kube-controller-manager.kubeconfig" "$server" system:kube-controller-manager \
+    "$PKI/kube-controller-manager.crt" "$PKI/kube-controller-manager.key"
+
+  log "starting etcd on 127.0.0.1:$ETCD_PORT"
+  start_bg etcd \
+    --name=wukong-local \
+    --data-dir="$STATE/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="wukong-local=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster-state=new \
+    --unsafe-no-fsync=true \
+    --log-level=warn
+  wait_until etcd "$deadline" curl -sSf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
+
+  log "starting kube-apiserver on $server"
+  start_bg kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 \
+    --advertise-address=127.0.0.1 \
+    --secure-port="$API_PORT" \
+    --endpoint-reconciler-type=none \
+    --cert-dir="$STATE/apiserver" \
+    --tls-cert-file="$PKI/apiserver.crt" \
+    --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --service-account-issuer="$server" \
+    --service-account-key-file="$PKI/sa.pub" \
+    --service-account-signing-key-file="$PKI/sa.key" \
+    --allow-privileged=true \
+    --profiling=false \
+    --v=1
+  # run.env now, so readyz() (and a concurrent `status`) can find the server
+  write_env ""
+  wait_until kube-apiserver "$deadline" readyz
+
+  log "starting kube-controller-manager (127.0.0.1:$KCM_PORT)"
+  local kcmkc="$STATE/kube-controller-manager.kubeconfig"
+  start_bg kube-controller-manager \
+    --kubeconfig="$kcmkc" \
+    --authentication-kubeconfig="$kcmkc" \
+    --authorization-kubeconfig="$kcmkc" \
+    --authentication-skip-lookup=true \
+    --client-ca-file="$PKI/ca.crt" \
+    --bind-address=127.0.0.1 \
+    --secure-port="$KCM_PORT" \
+    --cert-dir="$STATE/kcm" \
+    --controllers="$KCM_CONTROLLERS" \
+    --use-service-account-credentials=true \
+    --root-ca-file="$PKI/ca.crt" \
+    --service-account-private-key-file="$PKI/sa.key" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1
+  wait_until kube-controller-manager "$deadline" curl -sSfk --max-time 2 "https://127.0.0.1:$KCM_PORT/healthz"
+  # the `default` namespace gets its ServiceAccount once the controllers run
+  wait_until kube-controller-manager "$deadline" kc get serviceaccount default -n default
+  publish_env
+  log "control plane ready in $((SECONDS - deadline + TIMEOUT)) s"
+}
+
+# ---------------------------------------------------------------- CRDs
+
+WUKONG_BIN_DEFAULT="$REPO/target/debug/wukong"
+
+crd_files() { # crd_files <set>: files to apply (generated ones in $STATE/crds)
+  case "$1" in
+    nad) echo "$SHARED/crds/network-attachment-definitions.yaml" ;;
+    kubevirt) echo "$SHARED/crds/kubevirt-virtualmachines.yaml"
+              echo "$SHARED/crds/kubevirt-virtualmachineinstances.yaml" ;;
+    wukong)
+      local wb="${WUKONG_BIN:-$WUKONG_BIN_DEFAULT}"
+      if [[ ! -x "$wb" ]]; then
+        [[ "$wb" == "$WUKONG_BIN_DEFAULT" ]] || die "WUKONG_BIN=$wb is not an executable"
+        [[ -f "$REPO/Cargo.toml" ]] || die "$wb is missing and there is no Cargo.toml in $REPO to build it"
+        log "building $wb (cargo build -q -p wukong)"
+        (cd "$REPO" && cargo build -q -p wukong) >&2 || die "cargo build -q -p wukong failed"
+        [[ -x "$wb" ]] || die "cargo build did not produce $wb"
+      fi
+      mkdir -p "$STATE/crds"
+      "$wb" crd > "$STATE/crds/wukong.yaml.tmp" || die "'$wb crd' failed"
+      [[ -s "$STATE/crds/wukong.yaml.tmp" ]] || die "'$wb crd' printed nothing"
+      mv "$STATE/crds/wukong.yaml.tmp" "$STATE/crds/wukong.yaml"
+      echo "$STATE/crds/wukong.yaml" ;;
+    *) die "unknown CRD set '$1' (nad, kubevirt, wukong)" ;;
+  esac
+}
+
+crd_names() { # names of the CRDs of a set, as installed (customresourcedefinition.apiextensions.k8s.io/<name>)
+  case "$1" in
+    nad) echo customresourcedefinition.apiextensions.k8s.io/network-attachment-definitions.k8s.cni.cncf.io ;;
+    kubevirt) echo customresourcedefinition.apiextensions.k8s.io/virtualmachines.kubevirt.io
+              echo customresourcedefinition.apiextensions.k8s.io/virtualmachineinstances.kubevirt.io ;;
+    wukong) [[ -f "$STATE/crds/wukong.yaml" ]] && kc create --dry-run=client -o name -f "$STATE/crds/wukong.yaml" 2>/dev/null ;;
+  esac
+}
+
+wait_served() { # wait_served <crd resource name>: Established and its API answers a list
+  local name="$1" group plural version deadline=$((SECONDS + 60))
+  kc wait --for condition=established --timeout=60s "$name" >&2 || die "$name is not Established"
+  read -r group plural version <<<"$(kc get "$name" -o jsonpath='{.spec.group} {.spec.names.plural} {.spec.versions[?(@.storage==true)].name}')"
+  until kc get --raw "/apis/$group/$version/$plural?limit=1" >/dev/null 2>&1; do
+    (( SECONDS < deadline )) || die "/apis/$group/$version/$plural is not served 60 s after $name became Established"
+    sleep 0.5
+  done
+}
+
+install_crds() { # install_crds <set>...
+  local set f out names=() n
+  for set in "$@"; do
+    for f in $(crd_files "$set"); do
+      [[ -f "$f" ]] || die "CRD file $f not found (set WUKONG_SHARED to the shared/ directory)"
+      log "applying $f"
+      # server-side: the KubeVirt CRDs exceed the 256 KiB last-applied annotation of client-side apply
+      out="$(kc apply --server-side --force-conflicts --field-manager=wukong-local-cluster -o name -f "$f" 2>&1)" \
+        || die "kubectl apply --server-side -f $f failed: $out"
+      mapfile -t -O "${#names[@]}" names <<<"$out"
+    done
+  done
+  for n in "${names[@]}"; do wait_served "$n"; log "established and served: ${n#*/}"; done
+}
+
+delete_crds() { # delete_crds <set>...: make sure these CRD sets are absent
+  local set n
+  for set in "$@"; do
+    for n in $(crd_names "$set"); do
+      if kc get "$n" >/dev/null 2>&1; then
+        log "deleting ${n#*/} (--without $set)"
+        kc delete "$n" --wait=true --timeout=60s >&2
+      fi
+    done
+  done
+}
+
+installed_sets() { # the sets whose CRDs all exist
+  local set n ok out=()
+  for set in "${ALL_SETS[@]}"; do
+    ok=1
+    n="$(crd_names "$set")" || true
+    [[ -n "$n" ]] || ok=0
+    for n in $n; do kc get "$n" >/dev/null 2>&1 || ok=0; done
+    [[ $ok == 1 ]] && out+=("$set")
+  done
+  echo "${out[*]}"
+}
+
+# parse_sets <args...>: sets SETS (to install) and WITHOUT (to keep absent)
+parse_sets() {
+  local only=() without=() s
+  NO_CRDS=0
+  while (( $# )); do
+    case "$1" in
+      --no-crds) NO_CRDS=1 ;;
+      --without) [[ $# -ge 2 ]] || die "--without needs nad, kubevirt or wukong"; without+=("$2"); shift ;;
+      --without=*) without+=("${1#*=}") ;;
+      --only) [[ $# -ge 2 ]] || die "--only needs nad, kubevirt or wukong"; only+=("$2"); shift ;;
+      --only=*) only+=("${1#*=}") ;;
+      *) die "unknown argument: $1" ;;
+    esac
+    shift
+  done
+  for s in "${without[@]}" "${only[@]}"; do
+    [[ " ${ALL_SETS[*]} " == *" $s "* ]] || die "unknown CRD set '$s' (nad, kubevirt, wukong)"
+  done
+  (( ${#only[@]} )) || only=("${ALL_SETS[@]}")
+  SETS=(); WITHOUT=("${without[@]}")
+  for s in "${only[@]}"; do [[ " ${without[*]} " == *" $s "* ]] || SETS+=("$s"); done
+}
+
+# ---------------------------------------------------------------- commands
+
+load_running() { # fills BIN, API_PORT, ETCD_PORT, KUBECTL from cluster.env
+  BIN="$(envval WUKONG_CLUSTER_BIN_DIR)" || return 1
+  KUBECTL="$BIN/kubectl"
+  local s; s="$(envval WUKONG_CLUSTER_SERVER)"; API_PORT="${s##*:}"
+  s="$(envval WUKONG_CLUSTER_ETCD_URL)"; ETCD_PORT="${s##*:}"
+}
+
+healthy() {
+  local c
+  [[ -f "$ENV_FILE" ]] || return 1
+  for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
+  readyz >/dev/null 2>&1
+}
+
+cmd_up() {
+  parse_sets "$@"
+  need_tools
+  BIN="$("$HACK/local-cluster/build.sh" | tail -1)"
+  [[ -x "$BIN/kube-apiserver" ]] || die "build.sh did not produce binaries in '$BIN'"
+  KUBECTL="$BIN/kubectl"
+  lock_state
+  if healthy && load_running && [[ "$(envval WUKONG_CLUSTER_BIN_DIR)" == "$BIN" ]]; then
+    log "already running: $(envval WUKONG_CLUSTER_SERVER) (state $STATE)"
+  else
+    if [[ -d "$PIDS" || -f "$RUN_ENV" ]]; then
+      log "found a stale or outdated cluster in $STATE: cleaning it"
+      stop_all
+    fi
+    start_cluster
+  fi
+  if [[ $NO_CRDS == 0 ]]; then
+    (( ${#WITHOUT[@]} == 0 )) || delete_crds "${WITHOUT[@]}"
+    (( ${#SETS[@]} == 0 )) || install_crds "${SETS[@]}"
+  fi
+  set_env_crds "$(installed_sets)"
+  cmd_status >&2 || true
+  print_env
+}
+
+cmd_crds() {
+  parse_sets "$@"
+  [[ $NO_CRDS == 0 ]] || die "--no-crds makes no sense here"
+  need_tools
+  lock_state
+  { healthy && load_running; } || die "no running cluster in $STATE (run: $0 up)"
+  (( ${#WITHOUT[@]} == 0 )) || delete_crds "${WITHOUT[@]}"
+  (( ${#SETS[@]} == 0 )) || install_crds "${SETS[@]}"
+  set_env_crds "$(installed_sets)"
+}
+
+cmd_status() {
+  local c up=1 r
+  if [[ ! -f "$RUN_ENV" ]]; then
+    echo "no cluster in $STATE"
+    return 1
+  fi
+  [[ -f "$ENV_FILE" ]] || { echo "state: incomplete (up failed or is still starting; see $LOGS)"; up=0; }
+  for c in "${COMPONENTS[@]}"; do
+    if alive "$c"; then echo "$c: running (pid $(pid_of "$c"))"; else echo "$c: NOT running"; up=0; fi
+  done
+  echo "server: $(envval WUKONG_CLUSTER_SERVER)"
+  echo "kubeconfig: $KUBECONFIG_FILE"
+  r="$(readyz 2>&1)" || up=0
+  echo "readyz: ${r:-<no answer>}"
+  echo "crds: $(envval WUKONG_CLUSTER_CRDS)"
+  [[ $up == 1 ]]
+}
+
+print_env() {
+  local line
+  [[ -f "$ENV_FILE" ]] || die "no cluster in $STATE (run: $0 up)"
+  while IFS= read -r line; do
+    printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
+  done < "$ENV_FILE"
+}
+
+cmd_down() {
+  if [[ ! -d "$STATE" ]]; then log "nothing to do: $STATE does not exist"; return 0; fi
+  need flock util-linux
+  lock_state
+  stop_all
+  rm -rf "$STATE"
+  log "stopped; removed $STATE"
+}
+
+case "${1:-}" in
+  up) shift; cmd_up "$@" ;;
+  crds) shift; cmd_crds "$@" ;;
+  status) shift; cmd_status ;;
+  env) shift; print_env ;;
+  down) shift; cmd_down ;;
+  -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' ;;
+  *) sed -n '8,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
