@@ -1,0 +1,82 @@
+//! Condition types and reasons of a Wukong's status.
+//!
+//! A reason is stable: the same word is the condition's reason, the event's reason and the
+//! `reason` label of the failure metric.
+
+/// All networks are attached as the spec says.
+pub const NETWORKS_READY: &str = "NetworksReady";
+/// The VirtualMachine is stored and KubeVirt reports it ready.
+pub const VIRTUAL_MACHINE_READY: &str = "VirtualMachineReady";
+/// Both of the above.
+pub const READY: &str = "Ready";
+
+/// Why a condition has its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    // NetworksReady
+    /// Every secondary network has its NAD (generated or existing).
+    NetworksAttached,
+    /// The VM only uses the pod network.
+    PodNetworkOnly,
+    /// The NAD CRD is absent: secondary networks fell back to the pod network.
+    MultusNotInstalled,
+    /// A NAD with a generated name exists and is not controlled by this Wukong.
+    NadConflict,
+    /// A `nadName` names a NAD that does not exist.
+    NadNotFound,
+    /// A `nadName` names a NAD in a namespace that is not allow-listed.
+    NadNamespaceForbidden,
+
+    // VirtualMachineReady
+    /// KubeVirt reports the VM ready.
+    VirtualMachineRunning,
+    /// The VM is stored; KubeVirt has not (yet) reported it running.
+    VirtualMachineNotRunning,
+    /// The VM is stored and asked to be stopped.
+    VirtualMachineStopped,
+    /// The VM is not written until its networks are ready.
+    WaitingForNetworks,
+    /// The VirtualMachine CRD is absent.
+    KubeVirtNotInstalled,
+    /// A VM with the generated name exists and is not controlled by this Wukong.
+    VirtualMachineConflict,
+
+    // Any condition
+    /// The spec breaks an admission rule (stored under an older CRD, for example).
+    InvalidSpec,
+    /// Everything is as the spec says.
+    Reconciled,
+    /// A Secret the spec names does not exist.
+    SecretNotFound,
+    /// The API server refused or failed a request; retried with backoff.
+    ApiError,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NetworksAttached => "NetworksAttached",
+            Reason::PodNetworkOnly => "PodNetworkOnly",
+            Reason::MultusNotInstalled => "MultusNotInstalled",
+            Reason::NadConflict => "NADConflict",
+            Reason::NadNotFound => "NADNotFound",
+            Reason::NadNamespaceForbidden => "NADNamespaceForbidden",
+            Reason::VirtualMachineRunning => "VirtualMachineRunning",
+            Reason::VirtualMachineNotRunning => "VirtualMachineNotRunning",
+            Reason::VirtualMachineStopped => "VirtualMachineStopped",
+            Reason::WaitingForNetworks => "WaitingForNetworks",
+            Reason::KubeVirtNotInstalled => "KubeVirtNotInstalled",
+            Reason::VirtualMachineConflict => "VirtualMachineConflict",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::Reconciled => "Reconciled",
+            Reason::SecretNotFound => "SecretNotFound",
+            Reason::ApiError => "ApiError",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

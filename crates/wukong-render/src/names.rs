@@ -1,0 +1,71 @@
+//! Names, labels and the owner reference of everything wukong generates.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
+use sha2::{Digest, Sha256};
+use wukong_api::{Wukong, labels};
+
+/// The network name that means the pod network.
+pub const POD_NETWORK: &str = "default";
+
+/// Namespace assumed for a manifest that names none (as kubectl does).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+pub fn namespace_of(wukong: &Wukong) -> &str {
+    wukong.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+}
+
+pub fn name_of(wukong: &Wukong) -> &str {
+    wukong.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// `<wukong>-<network>-nad`, the NAD generated for a network (the seed's rule).
+pub fn nad_name(wukong: &str, network: &str) -> String {
+    format!("{wukong}-{network}-nad")
+}
+
+/// `<wukong>-vm`, the VirtualMachine (the original operator's rule).
+pub fn vm_name(wukong: &str) -> String {
+    format!("{wukong}-vm")
+}
+
+/// `<wukong>-<disk>`, the DataVolume of a disk.
+pub fn data_volume_name(wukong: &str, disk: &str) -> String {
+    format!("{wukong}-{disk}")
+}
+
+/// `br-<network>`, the bridge of a bridge/ovs network without `bridgeName`.
+pub fn default_bridge_name(network: &str) -> String {
+    format!("br-{network}")
+}
+
+/// The name KubeVirt gives a secondary network's interface in the launcher pod:
+/// `pod` + the first 11 hex digits of SHA-256(network name) (KubeVirt ≥ 1.0, 15 characters
+/// with the `-nic` suffix it adds).
+pub fn pod_interface_name(network: &str) -> String {
+    let digest = Sha256::digest(network.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("pod{}", &hex[..11])
+}
+
+/// Labels on every child: managed-by, the owning Wukong and, for a NAD, its network.
+pub fn child_labels(wukong: &str, network: Option<&str>) -> BTreeMap<String, String> {
+    let mut l = BTreeMap::from([
+        (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+        (labels::WUKONG.to_string(), wukong.to_string()),
+    ]);
+    if let Some(net) = network {
+        l.insert(labels::NETWORK.to_string(), net.to_string());
+    }
+    l
+}
+
+/// The controller owner reference to the Wukong; `None` when the Wukong has no uid yet
+/// (an offline manifest), since a reference without uid is refused by the API server.
+pub fn owner_reference(wukong: &Wukong) -> Option<OwnerReference> {
+    let mut owner = wukong.controller_owner_ref(&())?;
+    owner.block_owner_deletion = Some(true);
+    Some(owner)
+}

@@ -1,0 +1,177 @@
+//! Validation: the admission rules of the CRD, run offline, plus what CEL cannot check.
+//!
+//! The rules come from one place, the CRD schema built by [`wukong_api::crd`]: its OpenAPI
+//! constraints are checked by [`structural`] and its CEL rules by kube's client-side CEL, in the
+//! order and with the words of the API server. Then [`semantic`] checks what CEL cannot express.
+
+mod semantic;
+mod structural;
+
+use std::fmt;
+
+use kube::core::cel::{CompiledSchema, Validator, compile_schema};
+use serde_json::Value;
+use wukong_api::Wukong;
+
+/// One refused field: `field` is the path (`spec.networks[0].ipConfig.address`), `detail` the
+/// API server's words (`Invalid value: "object": ipConfig.address is required ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(field: &str, detail: String) -> Self {
+        Self { field: field.to_string(), detail }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() { f.write_str(&self.detail) } else { write!(f, "{}: {}", self.field, self.detail) }
+    }
+}
+
+/// A Wukong that breaks the API's rules, with every reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Invalid {
+    /// `namespace/name` of the Wukong (namespace omitted when the manifest has none).
+    pub wukong: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Wukong {} is invalid:", self.wukong)?;
+        for e in &self.errors {
+            write!(f, "\n  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Invalid {
+    /// All reasons on one line, for a condition message or an event.
+    pub fn summary(&self) -> String {
+        self.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    }
+}
+
+const BLOCKED: &str = "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+thread_local! {
+    // Compiling the schema's CEL rules takes a while; do it once per thread.
+    static CEL: (Validator, CompiledSchema, Value) = {
+        let schema = wukong_api::crd::openapi_schema();
+        (Validator::new(), compile_schema(&schema), schema)
+    };
+}
+
+/// Validates a Wukong manifest as the API server would admit it, then what CEL cannot check.
+/// On success returns the typed Wukong.
+pub fn validate_object(object: &Value) -> Result<Wukong, Invalid> {
+    validate_object_update(object, None)
+}
+
+/// As [`validate_object`], for an update from `old` (transition rules apply).
+pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wukong, Invalid> {
+    let invalid = |errors| Invalid { wukong: identity(object), errors };
+    let mut errors = envelope(object);
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    CEL.with(|(validator, compiled, schema)| {
+        let admitted = admitted_part(object);
+        let mut found = Vec::new();
+        structural::check(schema, &admitted, "", &mut found);
+        let blocking = found.iter().any(|(k, _)| *k == structural::Kind::Blocking);
+        errors.extend(found.into_iter().map(|(_, e)| e));
+        if blocking {
+            errors.push(FieldError::new("", BLOCKED.into()));
+        } else if let Err(failed) = validator.validate_compiled(compiled, &admitted, old.map(admitted_part).as_ref()) {
+            for e in failed.iter() {
+                // The API server reports the type of the node the rule is written on, even when
+                // fieldPath points the error at a child.
+                let at = wukong_api::rules::RULES.iter().find(|r| r.rule == e.rule).map_or("", |r| r.at);
+                let node = node_type(schema, at);
+                errors.push(FieldError::new(&e.field_path, format!("Invalid value: \"{node}\": {}", e.message)));
+            }
+        }
+    });
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    let wukong: Wukong = serde_json::from_value(object.clone())
+        .map_err(|e| invalid(vec![FieldError::new("", format!("cannot be read: {e}"))]))?;
+    semantic::check(&wukong).map_err(invalid)?;
+    Ok(wukong)
+}
+
+/// Validates a typed Wukong (read from the API server) against the same rules.
+pub fn validate(wukong: &Wukong) -> Result<(), Invalid> {
+    let object = serde_json::to_value(wukong).expect("a Wukong serializes");
+    validate_object(&object).map(|_| ())
+}
+
+fn envelope(object: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if api_version != "vm.novasphere.dev/v1alpha1" || kind != "Wukong" {
+        errors.push(FieldError::new(
+            "",
+            format!("expected apiVersion vm.novasphere.dev/v1alpha1 and kind Wukong, got apiVersion {api_version:?} and kind {kind:?}"),
+        ));
+    }
+    match object.pointer("/metadata/name").and_then(Value::as_str) {
+        None | Some("") => {
+            errors.push(FieldError::new("metadata.name", "Required value: name or generateName is required".into()))
+        }
+        Some(name) if name.len() > wukong_api::crd::MAX_NAME_LENGTH => errors.push(FieldError::new(
+            "metadata.name",
+            format!("Too long: may not be more than {} bytes", wukong_api::crd::MAX_NAME_LENGTH),
+        )),
+        Some(_) => {}
+    }
+    if !object.get("spec").is_some_and(Value::is_object) {
+        errors.push(FieldError::new("spec", "Required value".into()));
+    }
+    errors
+}
+
+/// What admission validates: the object without `status` (a status subresource ignores it on
+/// create) and with `metadata` reduced to what CEL can see.
+fn admitted_part(object: &Value) -> Value {
+    let mut admitted = object.clone();
+    if let Some(map) = admitted.as_object_mut() {
+        map.remove("status");
+        let name = object.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
+        map.insert("metadata".into(), serde_json::json!({ "name": name }));
+    }
+    admitted
+}
+
+fn identity(object: &Value) -> String {
+    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>");
+    match object.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// The schema type of a rule's node (`spec.networks[].ipConfig`).
+fn node_type(schema: &Value, at: &str) -> &'static str {
+    let mut schema = schema.clone();
+    let node = wukong_api::crd::schema_node(&mut schema, at).map(|n| n.take()).unwrap_or_default();
+    match node.get("type").and_then(Value::as_str) {
+        Some("string") => "string",
+        Some("array") => "array",
+        Some("integer") => "integer",
+        Some("boolean") => "boolean",
+        _ => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,36 @@
+//! Checks CEL cannot express: they need the renderer's own derivations.
+
+use std::collections::BTreeMap;
+
+use wukong_api::Wukong;
+
+use super::FieldError;
+use crate::mac;
+
+/// The MACs wukong derives for networks without `macAddress` must not collide with each other
+/// or with a MAC the user gave (SHA-256 is not available in CEL).
+pub(super) fn check(wukong: &Wukong) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    let namespace = crate::names::namespace_of(wukong);
+    let name = crate::names::name_of(wukong);
+    for (i, net) in wukong.spec.networks.iter().enumerate() {
+        if net.name == crate::names::POD_NETWORK {
+            continue;
+        }
+        let mac = match &net.mac_address {
+            Some(m) => m.to_ascii_lowercase(),
+            None => mac::derive(namespace, name, &net.name).to_string(),
+        };
+        if let Some(other) = seen.insert(mac.clone(), &net.name) {
+            errors.push(FieldError::new(
+                &format!("spec.networks[{i}].macAddress"),
+                format!(
+                    "Invalid value: {mac:?}: networks {other:?} and {:?} would share MAC {mac}: set macAddress on one of them to another unicast address",
+                    net.name
+                ),
+            ));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}

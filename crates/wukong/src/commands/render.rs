@@ -1,0 +1,119 @@
+//! `wukong render`: every NAD and the VM each Wukong in a file yields, offline.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+use wukong_render::{RenderOptions, Rendered};
+
+use crate::cli::{OutputFormat, RenderArgs};
+
+/// Exit code for input that breaks the API's rules (and for unreadable input).
+pub const EXIT_INVALID: u8 = 2;
+
+pub fn run(args: &RenderArgs) -> ExitCode {
+    let input = match read_input(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let options = RenderOptions { cni_version: args.cni_version, multus: !args.no_multus };
+    match render_documents(&input, &options, args.output) {
+        Ok(out) => {
+            for note in &out.notes {
+                eprintln!("note: {note}");
+            }
+            print!("{}", out.text);
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn read_input(args: &RenderArgs) -> Result<String, String> {
+    if args.file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read standard input: {e}"))?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(&args.file).map_err(|e| format!("cannot read {}: {e}", args.file.display()))
+    }
+}
+
+/// What a successful render prints: the text for stdout and notes for stderr.
+#[derive(Debug)]
+pub struct Output {
+    pub text: String,
+    pub notes: Vec<String>,
+}
+
+/// Parses every document of `input`, validates every Wukong, renders them all. Nothing is
+/// returned for output unless every Wukong is valid.
+pub fn render_documents(input: &str, options: &RenderOptions, format: OutputFormat) -> Result<Output, Vec<String>> {
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(input).map_err(|e| vec![format!("the input is not valid YAML: {e}")])?;
+    let mut notes = Vec::new();
+    let mut rendered = Vec::new();
+    let mut errors = Vec::new();
+    for (index, doc) in documents.iter().enumerate().filter(|(_, d)| !d.is_null()) {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+        if kind != "Wukong" && !api_version.starts_with("vm.novasphere.dev/") {
+            notes.push(format!("document {} ({} {}) is not a Wukong; skipped", index + 1, api_version, kind));
+            continue;
+        }
+        match wukong_render::validate_object(doc) {
+            Ok(valid) => rendered.push(wukong_render::render(&valid, options)),
+            Err(invalid) => errors.push(invalid.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if rendered.is_empty() {
+        return Err(vec!["the input holds no Wukong".to_string()]);
+    }
+    let text = match format {
+        OutputFormat::Yaml => yaml(&rendered),
+        OutputFormat::Json => json(&rendered),
+    };
+    Ok(Output { text, notes })
+}
+
+fn objects(r: &Rendered) -> Vec<Value> {
+    let mut out: Vec<Value> = r.nads.iter().map(|n| serde_json::to_value(n).expect("NAD serializes")).collect();
+    out.push(serde_json::to_value(&r.vm).expect("VM serializes"));
+    out
+}
+
+fn yaml(rendered: &[Rendered]) -> String {
+    let mut text = String::new();
+    for r in rendered {
+        for object in objects(r) {
+            text.push_str("---\n");
+            text.push_str(&serde_saphyr::to_string(&object).expect("objects serialize to YAML"));
+        }
+        if let Some(a) = &r.launcher_pod_networks {
+            text.push_str(&format!(
+                "# KubeVirt will set on the launcher pod of {}:\n#   k8s.v1.cni.cncf.io/networks: '{a}'\n",
+                r.vm.metadata.name.as_deref().unwrap_or_default()
+            ))
+        }
+    }
+    text
+}
+
+fn json(rendered: &[Rendered]) -> String {
+    let items: Vec<Value> = rendered.iter().flat_map(objects).collect();
+    let mut s = serde_json::to_string_pretty(&json!({ "apiVersion": "v1", "kind": "List", "items": items }))
+        .expect("the list serializes");
+    s.push('\n');
+    s
+}
