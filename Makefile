@@ -1,0 +1,26 @@
+# wukong: the two commands a fresh machine needs are `make render` (the main job) and `make test`.
+.PHONY: render test bench crd cluster-up cluster-down
+
+EXAMPLE ?= examples/web-server-01.yaml
+
+## render: build wukong and print what the seed's example yields (NADs, then the VM)
+render:
+	cargo run -q -p wukong -- render -f $(EXAMPLE)
+
+## test: fmt, clippy and every test (unit, snapshot, property, real control plane, real CNI)
+test:
+	hack/test.sh
+
+## bench: criterion benchmarks of the pure core
+bench:
+	cargo bench -p wukong-render --bench render
+
+## crd: regenerate deploy/crd.yaml from the API types (a test fails when it drifts)
+crd:
+	cargo run -q -p wukong -- crd > deploy/crd.yaml
+
+## cluster-up / cluster-down: a local control plane in .local-cluster/ for manual use
+cluster-up:
+	hack/local-cluster.sh up
+cluster-down:
+	hack/local-cluster.sh down

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test`: every check and every test, against real components.
+#   1. installs what the tests need (hack/install-deps.sh)
+#   2. cargo fmt --check, cargo clippy -D warnings
+#   3. builds the control plane (cached outside the repo) and starts a private one for the
+#      test run in target/test-cluster; stops it at the end, pass or fail
+#   4. cargo test --workspace: unit, snapshot and property tests, then the integration tests
+#      against the control plane, the CNI plugins and Multus
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+hack/install-deps.sh
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo build" >&2
+cargo build --workspace --locked
+
+export WUKONG_CLUSTER_DIR="$REPO/target/test-cluster"
+export WUKONG_BIN="$REPO/target/debug/wukong"
+trap 'hack/local-cluster.sh down >/dev/null 2>&1 || true' EXIT
+echo "== local control plane (real etcd, kube-apiserver, kube-controller-manager)" >&2
+hack/local-cluster.sh up >/dev/null
+
+echo "== cargo test" >&2
+cargo test --workspace --locked -- "$@"
