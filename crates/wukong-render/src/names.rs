@@ -45,9 +45,14 @@ pub fn default_bridge_name(network: &str) -> String {
 /// `pod` + the first 11 hex digits of SHA-256(network name) (KubeVirt ≥ 1.0, 15 characters
 /// with the `-nic` suffix it adds).
 pub fn pod_interface_name(network: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(network.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("pod{}", &hex[..11])
+    let mut name = String::with_capacity(14);
+    name.push_str("pod");
+    for nibble in digest.iter().take(6).flat_map(|b| [b >> 4, b & 0x0f]).take(11) {
+        name.push(char::from(HEX[usize::from(nibble)]));
+    }
+    name
 }
 
 /// Labels on every child: managed-by, the owning Wukong and, for a NAD, its network.
