@@ -62,6 +62,10 @@ struct Plugin<'a> {
     trust: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ipam: Option<Ipam<'a>>,
+    /// Plugins such as bridge report the config's top-level `dns` in their result (and drop what
+    /// the IPAM plugin returned), so the servers are written here as well as under `ipam`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<Dns<'a>>,
 }
 
 #[derive(Serialize)]
@@ -105,6 +109,7 @@ struct Dns<'a> {
 pub fn config(network: &NetworkSpec, nad_name: &str, version: CniVersion) -> String {
     let network_type = network.type_.unwrap_or(NetworkType::Bridge);
     let ipam = network.ip_config.as_ref().and_then(|ip| ipam(network_type, ip));
+    let dns = ipam.as_ref().and_then(|i| i.dns.as_ref()).map(|d| Dns { nameservers: d.nameservers });
     let bridge = || Some(network.bridge_name.clone().unwrap_or_else(|| names::default_bridge_name(&network.name)));
     let mut plugin = Plugin {
         cni_version: None,
@@ -116,6 +121,7 @@ pub fn config(network: &NetworkSpec, nad_name: &str, version: CniVersion) -> Str
         spoofchk: None,
         trust: None,
         ipam,
+        dns,
     };
     match network_type {
         NetworkType::Bridge | NetworkType::Ovs => {
@@ -137,6 +143,7 @@ pub fn config(network: &NetworkSpec, nad_name: &str, version: CniVersion) -> Str
             plugin.type_ = "macvtap";
             plugin.mtu = network.mtu;
             plugin.ipam = None;
+            plugin.dns = None;
         }
     }
     let json = match version {

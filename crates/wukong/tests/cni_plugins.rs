@@ -112,18 +112,13 @@ fn result_interface<'a>(result: &'a Value, pair: &NetnsPair, ifname: &str) -> (u
 }
 
 /// The bridge plugin reports the network config's top-level `dns` and drops what the IPAM
-/// plugin returned (plugins 1.1.1 bridge.go cmdAdd: `result.DNS = n.DNS`). Wukong's renderer
-/// writes dnsServers only into `ipam.dns`, so today they never reach the result (Multus'
-/// network-status); `renderer_dns_servers_are_dropped_by_the_bridge_plugin` pins that gap. If the
-/// renderer starts writing a top-level `dns`, this asserts the nameservers arrive.
+/// plugin returned (plugins 1.1.1 bridge.go cmdAdd: `result.DNS = n.DNS`), so the renderer writes
+/// dnsServers at the top level as well as under `ipam`: the nameservers must arrive in the result
+/// (and so in Multus' network-status).
 fn assert_result_dns(result: &Value, plugin: &Value, dns_servers: &[&str]) {
-    match plugin.get("dns") {
-        Some(_) => assert_eq!(result["dns"]["nameservers"], json!(dns_servers), "result dns: {result}"),
-        None => {
-            assert_eq!(plugin["ipam"]["dns"]["nameservers"], json!(dns_servers), "renderer's ipam.dns: {plugin}");
-            assert_eq!(result["dns"], json!({}), "bridge drops ipam dns (known renderer gap): {result}");
-        }
-    }
+    assert_eq!(plugin["dns"]["nameservers"], json!(dns_servers), "renderer's top-level dns: {plugin}");
+    assert_eq!(plugin["ipam"]["dns"]["nameservers"], json!(dns_servers), "renderer's ipam.dns: {plugin}");
+    assert_eq!(result["dns"]["nameservers"], json!(dns_servers), "result dns: {result}");
 }
 
 fn has_route(routes: &[Value], dst: &str, gateway: &str, dev: &str) -> bool {
@@ -154,7 +149,8 @@ fn bridge_static_ipv4(version: CniVersion, mtu: Option<u64>) {
         "type": "bridge", "bridge": "br-t1",
         "ipam": { "type": "static", "addresses": [{ "address": "192.168.100.10/24" }],
                   "routes": [{ "dst": "0.0.0.0/0", "gw": "192.168.100.1" }],
-                  "dns": { "nameservers": ["192.168.100.53"] } }
+                  "dns": { "nameservers": ["192.168.100.53"] } },
+        "dns": { "nameservers": ["192.168.100.53"] }
     });
     if let Some(mtu) = mtu {
         expected["mtu"] = json!(mtu);
@@ -265,7 +261,8 @@ fn bridge_static_ipv6(version: CniVersion) {
             "type": "bridge", "bridge": "br-public",
             "ipam": { "type": "static", "addresses": [{ "address": "2001:db8:100::20/64" }],
                       "routes": [{ "dst": "::/0", "gw": "2001:db8:100::1" }],
-                      "dns": { "nameservers": ["2001:db8:100::53", "2001:4860:4860::8888"] } }
+                      "dns": { "nameservers": ["2001:db8:100::53", "2001:4860:4860::8888"] } },
+            "dns": { "nameservers": ["2001:db8:100::53", "2001:4860:4860::8888"] }
         })
     );
 
@@ -605,51 +602,4 @@ fn bridge_plugin_supports_the_cni_versions_we_write() {
             assert!(supported.contains(&json!(written)), "{plugin} does not support {written}: {info}");
         }
     }
-}
-
-// ---- the known gap: dnsServers ----------------------------------------------------------------
-
-/// RENDERER GAP (reported, not fixed here): the renderer puts dnsServers only in `ipam.dns`. The
-/// static IPAM plugin returns them, but the bridge plugin replaces the result's DNS with the
-/// network config's top-level `dns` (plugins 1.1.1 bridge.go: `result.DNS = n.DNS`; macvlan,
-/// ipvlan, ptp and host-device do the same), so Multus' network-status never shows them. A
-/// top-level `dns` (here added by hand to a copy) makes them arrive. When the renderer writes a
-/// top-level `dns`, the first assertion fails: delete this test then (the bridge tests assert the
-/// nameservers through `assert_result_dns`).
-#[test]
-fn renderer_dns_servers_are_dropped_by_the_bridge_plugin() {
-    let manifest = wukong(
-        "dns-vm",
-        json!([{ "name": "mgmt", "type": "bridge", "bridgeName": "br-dns",
-                 "ipConfig": { "mode": "static", "address": "192.168.100.10/24", "gateway": "192.168.100.1",
-                               "dnsServers": ["192.168.100.53"] } }]),
-    );
-    let nad = nad(&manifest, CniVersion::V1_0_0, "dns-vm-mgmt-nad");
-    let plugin = plugin_fields(&nad, CniVersion::V1_0_0);
-    assert!(
-        plugin.get("dns").is_none(),
-        "the renderer now writes a top-level dns: the gap is closed, delete this test"
-    );
-    assert_eq!(plugin["ipam"]["dns"], json!({ "nameservers": ["192.168.100.53"] }));
-
-    let net = NetConf::parse(&nad.spec.config);
-    let pair = NetnsPair::new();
-    // The static IPAM plugin alone returns the nameservers ...
-    let ipam_result = pair
-        .invoke("static", "ADD", "net1", &net.plugin_stdin(0, None), netns::PLUGIN_TIMEOUT)
-        .unwrap_or_else(|e| panic!("static IPAM ADD: {e:?}"))
-        .expect("a result");
-    assert_eq!(ipam_result["dns"]["nameservers"], json!(["192.168.100.53"]), "{ipam_result}");
-    // ... the bridge plugin drops them ...
-    let result = pair.add(&net, "net1").unwrap_or_else(|e| panic!("bridge ADD: {e:?}"));
-    assert_eq!(result["dns"], json!({}), "{result}");
-    pair.del(&net, "net1", Some(&result)).unwrap_or_else(|e| panic!("DEL: {e:?}"));
-
-    // ... and keeps them when they are also at the top level.
-    let mut fixed: Value = serde_json::from_str(&nad.spec.config).expect("JSON");
-    fixed["plugins"][0]["dns"] = json!({ "nameservers": ["192.168.100.53"] });
-    let fixed = NetConf::from_value(fixed);
-    let result = pair.add(&fixed, "net1").unwrap_or_else(|e| panic!("bridge ADD (top-level dns): {e:?}"));
-    assert_eq!(result["dns"]["nameservers"], json!(["192.168.100.53"]), "{result}");
-    pair.del(&fixed, "net1", Some(&result)).unwrap_or_else(|e| panic!("DEL: {e:?}"));
 }
