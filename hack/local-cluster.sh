@@ -52,6 +52,7 @@
 #   kubeconfig         admin (O=system:masters), certificates embedded
 #   pki/               ca, apiserver, admin, kube-controller-manager, service-account keys
 #   logs/*.log pids/*.pid etcd/ (data, --unsafe-no-fsync) crds/ (generated CRDs)
+#   logs/audit.log     the API server's audit log of every write (JSON lines, metadata level)
 #   run.env            like cluster.env, written as soon as the ports are chosen
 set -euo pipefail
 
@@ -332,7 +333,22 @@ start_cluster() {
   wait_until etcd "$deadline" curl -sSf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 
   log "starting kube-apiserver on $server"
+  # An audit log of every write (metadata only) lets tests prove from the API server's side
+  # which requests a client sent, e.g. that a converged controller writes nothing.
+  cat >"$STATE/audit-policy.yaml" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+POLICY
   start_bg kube-apiserver \
+    --audit-policy-file="$STATE/audit-policy.yaml" \
+    --audit-log-path="$STATE/logs/audit.log" \
+    --audit-log-format=json \
+    --audit-log-mode=blocking \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 \
     --advertise-address=127.0.0.1 \

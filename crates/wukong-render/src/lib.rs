@@ -6,11 +6,14 @@
 
 pub mod annotation;
 pub mod cni;
+pub mod decide;
 pub mod disks;
+pub mod drift;
 pub mod mac;
 pub mod nad;
 pub mod names;
 pub mod plan;
+pub mod status;
 pub mod validate;
 pub mod vm;
 

@@ -17,6 +17,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the operator (in-cluster, or with KUBECONFIG).
+    Controller(crate::controller::ControllerArgs),
     /// Print the NADs and the VirtualMachine every Wukong in a file yields (offline).
     Render(RenderArgs),
     /// Print the Wukong CRD as YAML.
@@ -52,6 +54,7 @@ pub fn parse_cni_version(s: &str) -> Result<CniVersion, String> {
 impl Cli {
     pub fn run(self) -> ExitCode {
         match self.command {
+            Command::Controller(args) => commands::controller::run(args),
             Command::Render(args) => commands::render::run(&args),
             Command::Crd => commands::crd::run(),
         }

@@ -1,2 +1,3 @@
+pub mod controller;
 pub mod crd;
 pub mod render;

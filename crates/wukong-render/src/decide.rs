@@ -1,0 +1,215 @@
+//! The controller's decisions, as a pure function of the spec and the facts the shell observed:
+//! which NADs to apply and delete, whether to apply the VM, and why.
+//!
+//! This is the behaviour table of DESIGN §4; every row is a unit test below.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use wukong_api::conditions::Reason;
+use wukong_api::kubevirt::VirtualMachine;
+use wukong_api::nad::NetworkAttachmentDefinition;
+
+use crate::cni::CniVersion;
+use crate::plan::{Attachment, NadRef, NetworkPlan};
+use crate::{Validated, nad, names, plan, vm};
+
+/// Which optional kinds the API server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Kinds {
+    /// `network-attachment-definitions.k8s.cni.cncf.io` (Multus).
+    pub nad: bool,
+    /// `virtualmachines.kubevirt.io`.
+    pub vm: bool,
+    /// `virtualmachineinstances.kubevirt.io`.
+    pub vmi: bool,
+}
+
+/// Whether an object with the name wukong wants exists, and whose it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Presence {
+    #[default]
+    Absent,
+    /// Exists and is controlled by this Wukong.
+    Ours,
+    /// Exists and is not controlled by this Wukong: never touched.
+    Foreign,
+}
+
+/// What the shell observed before deciding.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Facts {
+    pub kinds: Kinds,
+    /// Every generated NAD name of the plan, and what exists under it.
+    pub generated_nads: BTreeMap<String, Presence>,
+    /// Every NAD named by `nadName` (in an allowed namespace), and whether it exists.
+    pub named_nads: BTreeMap<NadRef, bool>,
+    /// NADs labelled as generated for this Wukong and controlled by it.
+    pub owned_nads: BTreeSet<String>,
+    /// What exists under the VM's name.
+    pub vm: Presence,
+}
+
+/// The controller's settings that shape decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub cni_version: CniVersion,
+    /// Namespaces other than the Wukong's own that `nadName` may point into.
+    pub nad_namespaces: BTreeSet<String>,
+}
+
+/// A condition's verdict: ready or not, why, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub ready: bool,
+    pub reason: Reason,
+    pub message: String,
+}
+
+/// What to do with the VirtualMachine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VmAction {
+    /// Apply this VM.
+    Apply(Box<VirtualMachine>),
+    /// Neither create nor change the VM, for this reason.
+    Hold(Verdict),
+}
+
+/// The decision of one reconcile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// NADs to apply, before the VM.
+    pub apply_nads: Vec<NetworkAttachmentDefinition>,
+    /// Generated NADs no longer wanted, deleted after the VM.
+    pub delete_nads: Vec<String>,
+    pub vm: VmAction,
+    pub networks: Verdict,
+}
+
+/// The names of the NADs wukong would generate for this Wukong (the shell asks the API server
+/// about exactly these), and the NADs named by `nadName` in namespaces the policy allows.
+pub fn wanted_nads(valid: &Validated, policy: &Policy) -> (Vec<String>, Vec<NadRef>) {
+    let wukong = valid.wukong();
+    let plan = plan::plan(wukong, true);
+    let generated = plan.generated().map(|(_, nad)| nad.name.clone()).collect();
+    let named = plan.existing().map(|(_, nad)| nad.clone()).filter(|nad| allowed(wukong, policy, nad)).collect();
+    (generated, named)
+}
+
+fn allowed(wukong: &wukong_api::Wukong, policy: &Policy, nad: &NadRef) -> bool {
+    nad.namespace == names::namespace_of(wukong) || policy.nad_namespaces.contains(&nad.namespace)
+}
+
+/// Decides, from the validated spec and the facts, what the controller does (DESIGN §4).
+pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
+    let wukong = valid.wukong();
+    let plan = plan::plan(wukong, facts.kinds.nad);
+    let networks = networks_verdict(wukong, &plan, facts, policy);
+
+    let apply_nads = plan
+        .generated()
+        .filter(|(_, nad)| facts.generated_nads.get(&nad.name) != Some(&Presence::Foreign))
+        .map(|(net, nad_ref)| nad::nad(wukong, net, nad_ref, policy.cni_version))
+        .collect();
+    let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
+    let delete_nads = if facts.kinds.nad {
+        facts.owned_nads.iter().filter(|n| !wanted.contains(n.as_str())).cloned().collect()
+    } else {
+        Vec::new()
+    };
+
+    let vm_name = names::vm_name(names::name_of(wukong));
+    let vm = if !facts.kinds.vm {
+        VmAction::Hold(Verdict {
+            ready: false,
+            reason: Reason::KubeVirtNotInstalled,
+            message: "the VirtualMachine CRD (kubevirt.io/v1) is not installed: install KubeVirt; the networks are reconciled meanwhile".into(),
+        })
+    } else if facts.vm == Presence::Foreign {
+        VmAction::Hold(Verdict {
+            ready: false,
+            reason: Reason::VirtualMachineConflict,
+            message: format!(
+                "VirtualMachine {vm_name} exists and is not controlled by this Wukong; it is left untouched: rename the Wukong or delete that VirtualMachine"
+            ),
+        })
+    } else if blocks_vm(networks.reason) {
+        VmAction::Hold(Verdict {
+            ready: false,
+            reason: Reason::WaitingForNetworks,
+            message: format!(
+                "VirtualMachine {vm_name} is not created or changed until its networks are ready ({}): KubeVirt cannot start the VM without them",
+                networks.reason
+            ),
+        })
+    } else {
+        VmAction::Apply(Box::new(vm::virtual_machine(wukong, &plan)))
+    };
+    Decision { apply_nads, delete_nads, vm, networks }
+}
+
+/// Network problems the VM cannot start with.
+fn blocks_vm(reason: Reason) -> bool {
+    matches!(reason, Reason::NadConflict | Reason::NadNotFound | Reason::NadNamespaceForbidden)
+}
+
+fn networks_verdict(wukong: &wukong_api::Wukong, plan: &NetworkPlan<'_>, facts: &Facts, policy: &Policy) -> Verdict {
+    if plan.networks.is_empty() {
+        return Verdict {
+            ready: true,
+            reason: Reason::PodNetworkOnly,
+            message: "the VM uses only the pod network".into(),
+        };
+    }
+    if !facts.kinds.nad {
+        let fallen: Vec<&str> = plan.networks.iter().map(|n| n.name()).collect();
+        return Verdict {
+            ready: false,
+            reason: Reason::MultusNotInstalled,
+            message: format!(
+                "the NetworkAttachmentDefinition CRD (k8s.cni.cncf.io/v1) is not installed: networks {} fell back to the pod network; install Multus and they are attached",
+                fallen.join(", ")
+            ),
+        };
+    }
+    let mut problems: Vec<(Reason, String)> = Vec::new();
+    for net in &plan.networks {
+        match &net.attachment {
+            Attachment::Existing(nad) if !allowed(wukong, policy, nad) => problems.push((
+                Reason::NadNamespaceForbidden,
+                format!(
+                    "network {} names NetworkAttachmentDefinition {nad} in namespace {}, which this controller does not allow: use a NAD in namespace {} or ask the operator to add {} to --nad-namespaces",
+                    net.name(),
+                    nad.namespace,
+                    names::namespace_of(wukong),
+                    nad.namespace
+                ),
+            )),
+            Attachment::Existing(nad) if facts.named_nads.get(nad) != Some(&true) => problems.push((
+                Reason::NadNotFound,
+                format!("network {} names NetworkAttachmentDefinition {nad}, which does not exist: create it, or remove nadName to let wukong generate one", net.name()),
+            )),
+            Attachment::Generated(nad) if facts.generated_nads.get(&nad.name) == Some(&Presence::Foreign) => problems.push((
+                Reason::NadConflict,
+                format!(
+                    "NetworkAttachmentDefinition {nad} exists and is not controlled by this Wukong; it is left untouched: delete it, or rename network {}",
+                    net.name()
+                ),
+            )),
+            _ => {}
+        }
+    }
+    if let Some(reason) = problems.iter().map(|(r, _)| *r).min_by_key(|r| match r {
+        Reason::NadNamespaceForbidden => 0,
+        Reason::NadConflict => 1,
+        _ => 2,
+    }) {
+        let message = problems.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ");
+        return Verdict { ready: false, reason, message };
+    }
+    let attached: Vec<String> =
+        plan.attached().filter_map(|n| n.nad().map(|nad| format!("{} ({nad})", n.name()))).collect();
+    Verdict { ready: true, reason: Reason::NetworksAttached, message: format!("attached: {}", attached.join(", ")) }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+//! The Wukong's status, computed from the decision and what KubeVirt reports: conditions with
+//! stable transition times, the phase, and what each network looks like from the VM.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use wukong_api::conditions::{self, Reason};
+use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
+use wukong_api::{NetworkStatus, Phase, Wukong, WukongStatus};
+
+use crate::decide::{Decision, Verdict, VmAction};
+use crate::plan::{self, Attachment};
+use crate::{Invalid, Validated, names};
+
+/// What the shell saw of the VM after applying.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Observed<'a> {
+    /// A VM controlled by this Wukong exists (applied now, or kept from before).
+    pub vm_stored: bool,
+    pub vm: Option<&'a VirtualMachineStatus>,
+    pub vmi: Option<&'a VirtualMachineInstanceStatus>,
+}
+
+/// The status after a reconcile of a valid Wukong.
+pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, now: &Time) -> WukongStatus {
+    let wukong = valid.wukong();
+    let vm_name = names::vm_name(names::name_of(wukong));
+    let vm_verdict = match &decision.vm {
+        VmAction::Hold(verdict) => verdict.clone(),
+        VmAction::Apply(_) => vm_verdict(wukong, &vm_name, observed),
+    };
+    let ready = if !decision.networks.ready {
+        decision.networks.clone()
+    } else if !vm_verdict.ready {
+        vm_verdict.clone()
+    } else {
+        Verdict { ready: true, reason: Reason::Reconciled, message: "the VM runs on all its networks".into() }
+    };
+    let previous = wukong.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let generation = wukong.metadata.generation;
+    let printable = observed.vm.and_then(|s| s.printable_status.as_deref());
+    let phase = match (printable, observed.vmi.and_then(|s| s.phase.as_deref())) {
+        (Some("Running"), _) | (None, Some("Running")) => Phase::Running,
+        (Some("Stopped"), _) => Phase::Stopped,
+        _ if observed.vm_stored => Phase::Creating,
+        _ => Phase::Pending,
+    };
+    WukongStatus {
+        phase: Some(phase),
+        vm_name: observed.vm_stored.then_some(vm_name),
+        node_name: observed.vmi.and_then(|s| s.node_name.clone()),
+        observed_generation: generation,
+        conditions: vec![
+            condition(conditions::NETWORKS_READY, &decision.networks, generation, previous, now),
+            condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
+            condition(conditions::READY, &ready, generation, previous, now),
+        ],
+        networks: network_statuses(valid, decision, observed.vmi),
+        volumes: wukong.status.as_ref().map(|s| s.volumes.clone()).unwrap_or_default(),
+    }
+}
+
+/// The status of a Wukong whose spec breaks the rules: nothing is written but this.
+pub fn invalid(wukong: &Wukong, invalid: &Invalid, now: &Time) -> WukongStatus {
+    let previous = wukong.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let generation = wukong.metadata.generation;
+    let ready = Verdict { ready: false, reason: Reason::InvalidSpec, message: invalid.summary() };
+    let unknown = |type_: &str| {
+        let mut c = condition(type_, &ready, generation, previous, now);
+        c.status = "Unknown".into();
+        c.message = "not evaluated: the spec is invalid (see Ready)".into();
+        if let Some(p) = previous.iter().find(|p| p.type_ == type_ && p.status == "Unknown") {
+            c.last_transition_time = p.last_transition_time.clone();
+        }
+        c
+    };
+    let old = wukong.status.clone().unwrap_or_default();
+    WukongStatus {
+        phase: Some(Phase::Error),
+        observed_generation: generation,
+        conditions: vec![
+            unknown(conditions::NETWORKS_READY),
+            unknown(conditions::VIRTUAL_MACHINE_READY),
+            condition(conditions::READY, &ready, generation, previous, now),
+        ],
+        ..old
+    }
+}
+
+fn vm_verdict(wukong: &Wukong, vm_name: &str, observed: &Observed<'_>) -> Verdict {
+    let namespace = names::namespace_of(wukong);
+    match observed.vm {
+        Some(s) if s.ready == Some(true) => Verdict {
+            ready: true,
+            reason: Reason::VirtualMachineRunning,
+            message: match observed.vmi.and_then(|v| v.node_name.as_deref()) {
+                Some(node) => format!("VirtualMachine {namespace}/{vm_name} is running on node {node}"),
+                None => format!("VirtualMachine {namespace}/{vm_name} is running"),
+            },
+        },
+        Some(s) if s.printable_status.as_deref() == Some("Stopped") => Verdict {
+            ready: false,
+            reason: Reason::VirtualMachineStopped,
+            message: format!(
+                "VirtualMachine {namespace}/{vm_name} is stopped (runStrategy {})",
+                crate::vm::run_strategy(&wukong.spec).as_str()
+            ),
+        },
+        Some(s) if s.printable_status.is_some() => Verdict {
+            ready: false,
+            reason: Reason::VirtualMachineNotRunning,
+            message: format!(
+                "VirtualMachine {namespace}/{vm_name} is stored; KubeVirt reports it {}",
+                s.printable_status.as_deref().unwrap_or_default()
+            ),
+        },
+        _ => Verdict {
+            ready: false,
+            reason: Reason::VirtualMachineNotRunning,
+            message: format!(
+                "VirtualMachine {namespace}/{vm_name} is stored; KubeVirt has not reported a status for it (is KubeVirt running?)"
+            ),
+        },
+    }
+}
+
+/// A condition, keeping the previous transition time when its status did not change.
+fn condition(type_: &str, verdict: &Verdict, generation: Option<i64>, previous: &[Condition], now: &Time) -> Condition {
+    let status = if verdict.ready { "True" } else { "False" };
+    let last_transition_time = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: verdict.reason.as_str().to_string(),
+        message: verdict.message.clone(),
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+fn network_statuses(
+    valid: &Validated,
+    decision: &Decision,
+    vmi: Option<&VirtualMachineInstanceStatus>,
+) -> Vec<NetworkStatus> {
+    let wukong = valid.wukong();
+    // The NADs in use are those the decision's plan attached (the fallback attaches none).
+    let multus = decision.networks.reason != Reason::MultusNotInstalled;
+    let plan = plan::plan(wukong, multus);
+    let from_vmi = |name: &str| vmi.and_then(|s| s.interfaces.iter().find(|i| i.name.as_deref() == Some(name)));
+    let mut out = vec![with_vmi(
+        NetworkStatus { name: names::POD_NETWORK.into(), ..Default::default() },
+        from_vmi(names::POD_NETWORK),
+    )];
+    for net in &plan.networks {
+        let nad_name = match &net.attachment {
+            Attachment::Generated(nad) | Attachment::Existing(nad) => Some(nad.to_string()),
+            Attachment::Fallback => None,
+        };
+        let status = NetworkStatus {
+            name: net.name().to_string(),
+            nad_name,
+            mac_address: (net.attachment != Attachment::Fallback).then(|| net.mac.clone()),
+            ..Default::default()
+        };
+        out.push(with_vmi(status, from_vmi(net.name())));
+    }
+    out
+}
+
+/// Fills interface, IP and MAC from the VMI's report. IPs may come with or without a prefix
+/// length (guest agent vs. pod interface); status shows the bare address.
+fn with_vmi(mut status: NetworkStatus, iface: Option<&VmiInterface>) -> NetworkStatus {
+    if let Some(i) = iface {
+        status.interface = i.interface_name.clone();
+        status.ip_address = i
+            .ip_address
+            .as_deref()
+            .or_else(|| i.ip_addresses.first().map(String::as_str))
+            .map(|ip| ip.split('/').next().unwrap_or(ip).to_string());
+        if let Some(mac) = &i.mac {
+            status.mac_address = Some(mac.to_ascii_lowercase());
+        }
+    }
+    status
+}
+
+/// A condition that changed between two statuses, for an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub condition: String,
+    pub reason: String,
+    pub message: String,
+    /// A Warning event (something needs attention) rather than a Normal one.
+    pub warning: bool,
+}
+
+/// The events one status change deserves: one per condition whose status or reason changed,
+/// and only one per reason (Ready repeats the reason of the condition that holds it back).
+pub fn transitions(previous: Option<&WukongStatus>, next: &WukongStatus) -> Vec<Transition> {
+    let before = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let mut out: Vec<Transition> = Vec::new();
+    for c in &next.conditions {
+        let changed = !before.iter().any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason);
+        if changed && !out.iter().any(|t| t.reason == c.reason) {
+            out.push(Transition {
+                condition: c.type_.clone(),
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+                warning: is_warning(&c.reason),
+            });
+        }
+    }
+    out
+}
+
+fn is_warning(reason: &str) -> bool {
+    [
+        Reason::MultusNotInstalled,
+        Reason::NadConflict,
+        Reason::NadNotFound,
+        Reason::NadNamespaceForbidden,
+        Reason::WaitingForNetworks,
+        Reason::KubeVirtNotInstalled,
+        Reason::VirtualMachineConflict,
+        Reason::InvalidSpec,
+        Reason::SecretNotFound,
+        Reason::ApiError,
+    ]
+    .iter()
+    .any(|r| r.as_str() == reason)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+use k8s_openapi::jiff::Timestamp;
+use serde_json::json;
+use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
+
+use super::*;
+use crate::decide::{Facts, Kinds, Policy, Presence, decide, wanted_nads};
+use crate::validate_object;
+
+fn at(seconds: i64) -> Time {
+    Time(Timestamp::from_second(1_800_000_000 + seconds).unwrap())
+}
+
+fn wukong(status: Option<&WukongStatus>) -> Validated {
+    let mut object = json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1",
+        "kind": "Wukong",
+        "metadata": { "name": "web", "namespace": "prod", "uid": "0b8f6d4e-5c2a-4e8e-9a51-1f0d7c3b2a10", "generation": 2 },
+        "spec": { "cpu": 2, "memory": "4Gi", "networks": [
+            { "name": "mgmt", "type": "bridge", "ipConfig": { "mode": "static", "address": "10.0.0.5/24" } } ] }
+    });
+    if let Some(s) = status {
+        object["status"] = serde_json::to_value(s).unwrap();
+    }
+    validate_object(&object).unwrap()
+}
+
+fn decision(v: &Validated, kinds: Kinds) -> Decision {
+    let (generated, _) = wanted_nads(v, &Policy::default());
+    let facts = Facts {
+        kinds,
+        generated_nads: generated.into_iter().map(|n| (n, Presence::Absent)).collect(),
+        ..Facts::default()
+    };
+    decide(v, &facts, &Policy::default())
+}
+
+fn all() -> Kinds {
+    Kinds { nad: true, vm: true, vmi: true }
+}
+
+fn cond<'a>(s: &'a WukongStatus, type_: &str) -> &'a Condition {
+    s.conditions.iter().find(|c| c.type_ == type_).unwrap()
+}
+
+#[test]
+fn a_stored_vm_without_kubevirt_status_is_creating_and_says_so() {
+    let v = wukong(None);
+    let s = compute(&v, &decision(&v, all()), &Observed { vm_stored: true, ..Observed::default() }, &at(0));
+    assert_eq!(s.phase, Some(Phase::Creating));
+    assert_eq!(s.vm_name.as_deref(), Some("web-vm"));
+    assert_eq!(s.observed_generation, Some(2));
+    assert_eq!(cond(&s, "NetworksReady").status, "True");
+    let vm = cond(&s, "VirtualMachineReady");
+    assert_eq!((vm.status.as_str(), vm.reason.as_str()), ("False", "VirtualMachineNotRunning"));
+    assert!(vm.message.contains("prod/web-vm is stored; KubeVirt has not reported a status"), "{}", vm.message);
+    let ready = cond(&s, "Ready");
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "VirtualMachineNotRunning"));
+    assert!(s.conditions.iter().all(|c| c.observed_generation == Some(2)));
+    assert_eq!(s.networks[0].name, "default");
+    assert_eq!(s.networks[1].nad_name.as_deref(), Some("prod/web-mgmt-nad"));
+    assert_eq!(s.networks[1].mac_address, Some(crate::mac::derive("prod", "web", "mgmt").to_string()));
+}
+
+#[test]
+fn an_unchanged_status_keeps_its_transition_times() {
+    let v = wukong(None);
+    let observed = Observed { vm_stored: true, ..Observed::default() };
+    let first = compute(&v, &decision(&v, all()), &observed, &at(0));
+    let v = wukong(Some(&first));
+    let second = compute(&v, &decision(&v, all()), &observed, &at(600));
+    assert_eq!(first, second, "nothing changed, so nothing is written");
+    assert!(transitions(Some(&first), &second).is_empty(), "and no event is published");
+}
+
+#[test]
+fn a_real_transition_moves_only_that_conditions_time() {
+    let v = wukong(None);
+    let first = compute(&v, &decision(&v, all()), &Observed { vm_stored: true, ..Observed::default() }, &at(0));
+    let v = wukong(Some(&first));
+    let vm_status =
+        VirtualMachineStatus { printable_status: Some("Running".into()), ready: Some(true), created: Some(true) };
+    let vmi = VirtualMachineInstanceStatus {
+        phase: Some("Running".into()),
+        node_name: Some("node-a".into()),
+        interfaces: vec![
+            VmiInterface { name: Some("default".into()), ip_address: Some("10.244.0.7".into()), ..Default::default() },
+            VmiInterface {
+                name: Some("mgmt".into()),
+                ip_addresses: vec!["10.0.0.5/24".into()],
+                mac: Some("02:AA:BB:CC:DD:EE".into()),
+                interface_name: Some("enp2s0".into()),
+                ..Default::default()
+            },
+        ],
+    };
+    let observed = Observed { vm_stored: true, vm: Some(&vm_status), vmi: Some(&vmi) };
+    let second = compute(&v, &decision(&v, all()), &observed, &at(60));
+    assert_eq!(second.phase, Some(Phase::Running));
+    assert_eq!(second.node_name.as_deref(), Some("node-a"));
+    assert_eq!(cond(&second, "NetworksReady").last_transition_time, at(0), "unchanged condition keeps its time");
+    assert_eq!(cond(&second, "VirtualMachineReady").last_transition_time, at(60));
+    assert_eq!(cond(&second, "Ready").status, "True");
+    assert_eq!(cond(&second, "Ready").reason, "Reconciled");
+    let mgmt = &second.networks[1];
+    assert_eq!(mgmt.interface.as_deref(), Some("enp2s0"));
+    assert_eq!(mgmt.ip_address.as_deref(), Some("10.0.0.5"), "prefix length stripped");
+    assert_eq!(mgmt.mac_address.as_deref(), Some("02:aa:bb:cc:dd:ee"));
+    assert_eq!(second.networks[0].ip_address.as_deref(), Some("10.244.0.7"));
+    let events = transitions(Some(&first), &second);
+    let reasons: Vec<&str> = events.iter().map(|t| t.reason.as_str()).collect();
+    assert_eq!(reasons, ["VirtualMachineRunning", "Reconciled"]);
+    assert!(events.iter().all(|t| !t.warning));
+}
+
+#[test]
+fn multus_absent_gives_one_warning_event() {
+    let v = wukong(None);
+    let s = compute(
+        &v,
+        &decision(&v, Kinds { nad: false, vm: true, vmi: true }),
+        &Observed { vm_stored: true, ..Observed::default() },
+        &at(0),
+    );
+    assert_eq!(cond(&s, "NetworksReady").reason, "MultusNotInstalled");
+    assert_eq!(s.networks[1].nad_name, None, "the fallback lists the network without a NAD");
+    let warnings: Vec<_> = transitions(None, &s).into_iter().filter(|t| t.warning).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].reason, "MultusNotInstalled");
+}
+
+#[test]
+fn a_held_vm_is_pending() {
+    let v = wukong(None);
+    let s = compute(&v, &decision(&v, Kinds { nad: true, vm: false, vmi: false }), &Observed::default(), &at(0));
+    assert_eq!(s.phase, Some(Phase::Pending));
+    assert_eq!(s.vm_name, None);
+    assert_eq!(cond(&s, "VirtualMachineReady").reason, "KubeVirtNotInstalled");
+    assert_eq!(cond(&s, "Ready").reason, "KubeVirtNotInstalled");
+}
+
+#[test]
+fn an_invalid_spec_is_an_error_with_the_reasons_and_one_event() {
+    let v = wukong(None);
+    let before = compute(&v, &decision(&v, all()), &Observed { vm_stored: true, ..Observed::default() }, &at(0));
+    let mut w = wukong(Some(&before)).wukong().clone();
+    let bad = crate::validate::Invalid {
+        wukong: "prod/web".into(),
+        errors: vec![crate::FieldError { field: "spec.networks[0]".into(), detail: "type is required".into() }],
+    };
+    w.metadata.generation = Some(3);
+    let s = invalid(&w, &bad, &at(10));
+    assert_eq!(s.phase, Some(Phase::Error));
+    assert_eq!(s.observed_generation, Some(3));
+    let ready = cond(&s, "Ready");
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "InvalidSpec"));
+    assert_eq!(ready.message, "spec.networks[0]: type is required");
+    assert_eq!(cond(&s, "NetworksReady").status, "Unknown");
+    let events = transitions(Some(&before), &s);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].warning);
+    // Seen again unchanged: the same status, no event.
+    w.status = Some(s.clone());
+    assert_eq!(invalid(&w, &bad, &at(99)), s);
+}

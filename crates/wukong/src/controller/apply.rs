@@ -1,0 +1,46 @@
+//! Write-side I/O: server-side apply with one field manager (skipped when the live object is
+//! already as desired), and deletion of generated NADs no longer wanted.
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use serde_json::Value;
+use wukong_render::drift;
+
+use super::context::FIELD_MANAGER;
+use super::error::{Error, Result};
+
+/// What an apply did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Unchanged,
+    Written,
+}
+
+/// Applies `desired` unless `live` already holds it. `desired` is stamped here.
+pub async fn apply<T: serde::Serialize>(
+    api: &Api<DynamicObject>,
+    desired: &T,
+    live: Option<&Value>,
+) -> Result<Applied> {
+    let mut desired =
+        serde_json::to_value(desired).map_err(|source| Error::Json { what: "a desired object", source })?;
+    drift::stamp(&mut desired);
+    if live.is_some_and(|l| drift::up_to_date(l, &desired)) {
+        return Ok(Applied::Unchanged);
+    }
+    let name = desired.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
+    Ok(Applied::Written)
+}
+
+/// Deletes a generated NAD, only if it is still the one we saw (same uid).
+pub async fn delete(api: &Api<DynamicObject>, name: &str, uid: Option<String>) -> Result<()> {
+    let params = DeleteParams {
+        preconditions: uid.map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

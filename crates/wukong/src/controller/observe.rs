@@ -1,0 +1,106 @@
+//! Read-side I/O: the facts a decision needs, and the live objects that tell whether an apply
+//! would change anything.
+
+use std::collections::BTreeMap;
+
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::{Resource, ResourceExt};
+use serde_json::Value;
+use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
+use wukong_api::nad::NetworkAttachmentDefinition;
+use wukong_api::{Wukong, labels};
+use wukong_render::Validated;
+use wukong_render::decide::{Facts, Presence, wanted_nads};
+use wukong_render::names;
+
+use super::context::Context;
+use super::error::{Error, Result};
+
+/// The facts plus the live objects wukong may apply over.
+pub struct Observation {
+    pub facts: Facts,
+    /// Live generated NADs controlled by this Wukong, by name, as JSON.
+    pub nads: BTreeMap<String, Value>,
+    /// The live VM, when controlled by this Wukong, as JSON.
+    pub vm: Option<Value>,
+    /// uid of every NAD generated for this Wukong, by name (deletes are conditional on it).
+    pub owned_uids: BTreeMap<String, String>,
+}
+
+pub fn nad_resource() -> ApiResource {
+    ApiResource::erase::<NetworkAttachmentDefinition>(&())
+}
+
+pub fn vm_resource() -> ApiResource {
+    ApiResource::erase::<VirtualMachine>(&())
+}
+
+pub fn vmi_resource() -> ApiResource {
+    ApiResource::erase::<VirtualMachineInstance>(&())
+}
+
+pub fn dynamic(ctx: &Context, namespace: &str, resource: &ApiResource) -> Api<DynamicObject> {
+    Api::namespaced_with(ctx.client.clone(), namespace, resource)
+}
+
+/// Whose an object is: controlled (controller owner reference) by this Wukong or not.
+pub fn presence(wukong: &Wukong, object: Option<&impl Resource>) -> Presence {
+    match object {
+        None => Presence::Absent,
+        Some(o) if controlled_by(wukong, o.meta().owner_references.as_deref().unwrap_or_default()) => Presence::Ours,
+        Some(_) => Presence::Foreign,
+    }
+}
+
+fn controlled_by(wukong: &Wukong, owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]) -> bool {
+    let uid = wukong.metadata.uid.as_deref();
+    owners.iter().any(|o| o.controller == Some(true) && o.kind == "Wukong" && Some(o.uid.as_str()) == uid)
+}
+
+pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
+    let wukong = valid.wukong();
+    let namespace = names::namespace_of(wukong);
+    let mut facts = Facts { kinds: ctx.kinds, ..Facts::default() };
+    let mut nads = BTreeMap::new();
+    let mut vm = None;
+    let mut owned_uids = BTreeMap::new();
+
+    if ctx.kinds.nad {
+        let (generated, named) = wanted_nads(valid, &ctx.policy);
+        let api = dynamic(ctx, namespace, &nad_resource());
+        for name in generated {
+            let live = api.get_opt(&name).await?;
+            let p = presence(wukong, live.as_ref());
+            if let (Presence::Ours, Some(live)) = (p, live) {
+                nads.insert(name.clone(), to_json(&live)?);
+            }
+            facts.generated_nads.insert(name, p);
+        }
+        for nad in named {
+            let api = dynamic(ctx, &nad.namespace, &nad_resource());
+            let exists = api.get_metadata_opt(&nad.name).await?.is_some();
+            facts.named_nads.insert(nad, exists);
+        }
+        let selector =
+            format!("{}={},{}={}", labels::WUKONG, wukong.name_any(), labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+        for nad in api.list_metadata(&ListParams::default().labels(&selector)).await? {
+            if controlled_by(wukong, nad.owner_references()) {
+                facts.owned_nads.insert(nad.name_any());
+                owned_uids.insert(nad.name_any(), nad.uid().unwrap_or_default());
+            }
+        }
+    }
+    if ctx.kinds.vm {
+        let api = dynamic(ctx, namespace, &vm_resource());
+        let live = api.get_opt(&names::vm_name(names::name_of(wukong))).await?;
+        facts.vm = presence(wukong, live.as_ref());
+        if facts.vm == Presence::Ours {
+            vm = live.as_ref().map(to_json).transpose()?;
+        }
+    }
+    Ok(Observation { facts, nads, vm, owned_uids })
+}
+
+pub fn to_json<T: serde::Serialize>(object: &T) -> Result<Value> {
+    serde_json::to_value(object).map_err(|source| Error::Json { what: "an object", source })
+}
