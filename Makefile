@@ -1,7 +1,12 @@
-# wukong: the two commands a fresh machine needs are `make render` (the main job) and `make test`.
-.PHONY: render test bench crd cluster-up cluster-down
+# wukong: the two commands a fresh machine needs are `make demo` (the main job) and `make test`.
+.PHONY: demo render test bench crd cluster-up cluster-down
 
 EXAMPLE ?= examples/web-server-01.yaml
+
+## demo: a local control plane, the controller, the examples applied, their status, NADs and VMs
+demo:
+	hack/install-deps.sh
+	hack/demo.sh
 
 ## render: build wukong and print what the seed's example yields (NADs, then the VM)
 render:

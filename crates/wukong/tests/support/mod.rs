@@ -14,6 +14,8 @@
 //! `WUKONG_TEST_KEEP_CLUSTERS=1` keeps private clusters running after their test.
 #![allow(dead_code)]
 
+pub mod controller;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::future::Future;
