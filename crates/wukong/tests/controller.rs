@@ -41,6 +41,16 @@ async fn controller_in(c: &Cluster, prefix: &str, extra: &[&str]) -> (TestNamesp
     (ns, controller)
 }
 
+/// A NetworkAttachmentDefinition written by someone else than wukong.
+fn foreign_nad(namespace: &str, name: &str, bridge: &str) -> Value {
+    let config = json!({ "cniVersion": "0.3.1", "name": name, "type": "bridge", "bridge": bridge }).to_string();
+    json!({
+        "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": { "config": config }
+    })
+}
+
 fn wukong(path: &str, namespace: &str) -> Value {
     let doc = support::documents(path).into_iter().next().expect("a document");
     support::in_namespace(&doc, namespace)
@@ -241,11 +251,7 @@ async fn a_deleted_wukong_takes_its_children_with_it() {
 async fn a_foreign_nad_with_the_generated_name_is_never_touched() {
     let c = cluster();
     let (ns, controller) = controller_in(c, "conflict", &[]).await;
-    let foreign = json!({
-        "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-        "metadata": { "name": "web-server-01-mgmt-nad", "namespace": ns.name },
-        "spec": { "config": "{\"cniVersion\":\"0.3.1\",\"name\":\"theirs\",\"type\":\"bridge\",\"bridge\":\"br-theirs\"}" }
-    });
+    let foreign = foreign_nad(&ns.name, "web-server-01-mgmt-nad", "br-theirs");
     let before = support::create(&ns.client, &foreign, true).await.unwrap();
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
 
@@ -287,11 +293,7 @@ async fn a_missing_nad_name_holds_the_vm_until_the_nad_exists() {
     assert!(condition(&w, "NetworksReady").unwrap().message.contains("office-lan, which does not exist"));
     assert!(vms(&ns).get_opt("lan-vm-vm").await.unwrap().is_none());
 
-    let nad = json!({
-        "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-        "metadata": { "name": "office-lan", "namespace": ns.name },
-        "spec": { "config": "{\"cniVersion\":\"0.3.1\",\"name\":\"office-lan\",\"type\":\"bridge\",\"bridge\":\"br-lan\"}" }
-    });
+    let nad = foreign_nad(&ns.name, "office-lan", "br-lan");
     let created = support::create(&ns.client, &nad, true).await.unwrap();
     // The NAD's watch event, not a resync, brings the VM.
     let vm = wait_for("the VM once its NAD exists", WAIT, || async { vms(&ns).get_opt("lan-vm-vm").await.ok()? }).await;
@@ -310,11 +312,7 @@ async fn a_missing_nad_name_holds_the_vm_until_the_nad_exists() {
 async fn a_nad_in_another_namespace_needs_the_allow_list() {
     let c = cluster();
     let infra = c.namespace("infra").await;
-    let nad = json!({
-        "apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-        "metadata": { "name": "vlan42", "namespace": infra.name },
-        "spec": { "config": "{\"cniVersion\":\"0.3.1\",\"name\":\"vlan42\",\"type\":\"bridge\",\"bridge\":\"br42\"}" }
-    });
+    let nad = foreign_nad(&infra.name, "vlan42", "br42");
     support::create(&infra.client, &nad, true).await.unwrap();
     let manifest = |ns: &str| {
         json!({
