@@ -5,13 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::api::core::v1::Secret;
 use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
 
 use crate::cni::CniVersion;
 use crate::plan::{Attachment, NadRef, NetworkPlan};
-use crate::{Validated, nad, names, plan, vm};
+use crate::{Validated, cloudinit, nad, names, plan, vm};
 
 /// Which optional kinds the API server serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +36,18 @@ pub enum Presence {
     Foreign,
 }
 
+/// The SSH public keys of the Secret named by `sshKeySecret`, as the shell found them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SshKeys {
+    /// The spec names no `sshKeySecret` (the shell did not look).
+    #[default]
+    NotNamed,
+    /// The Secret exists; its keys ([`cloudinit::ssh_keys_from`] reads them from its data).
+    Found(Vec<String>),
+    /// The spec names a Secret that does not exist: the VM is held back.
+    SecretNotFound,
+}
+
 /// What the shell observed before deciding.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Facts {
@@ -47,6 +60,8 @@ pub struct Facts {
     pub owned_nads: BTreeSet<String>,
     /// What exists under the VM's name.
     pub vm: Presence,
+    /// The keys of `sshKeySecret` ([`wanted_ssh_key_secret`] names it).
+    pub ssh_keys: SshKeys,
 }
 
 /// The controller's settings that shape decisions.
@@ -79,6 +94,9 @@ pub enum VmAction {
 pub struct Decision {
     /// NADs to apply, before the VM.
     pub apply_nads: Vec<NetworkAttachmentDefinition>,
+    /// The cloud-init Secret (`<wukong>-cloudinit`) to apply before the VM: only when the VM is
+    /// applied and needs cloud-init.
+    pub apply_secret: Option<Secret>,
     /// Generated NADs no longer wanted, deleted after the VM.
     pub delete_nads: Vec<String>,
     pub vm: VmAction,
@@ -93,6 +111,12 @@ pub fn wanted_nads(valid: &Validated, policy: &Policy) -> (Vec<String>, Vec<NadR
     let generated = plan.generated().map(|(_, nad)| nad.name.clone()).collect();
     let named = plan.existing().map(|(_, nad)| nad.clone()).filter(|nad| allowed(wukong, policy, nad)).collect();
     (generated, named)
+}
+
+/// The Secret whose values are the SSH public keys, when the spec names one: the shell reads it
+/// (in the Wukong's namespace) and reports [`SshKeys::Found`] or [`SshKeys::SecretNotFound`].
+pub fn wanted_ssh_key_secret(valid: &Validated) -> Option<&str> {
+    valid.wukong().spec.ssh_key_secret.as_deref()
 }
 
 fn allowed(wukong: &wukong_api::Wukong, policy: &Policy, nad: &NadRef) -> bool {
@@ -132,6 +156,15 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
                 "VirtualMachine {vm_name} exists and is not controlled by this Wukong; it is left untouched: rename the Wukong or delete that VirtualMachine"
             ),
         })
+    } else if let (Some(secret), SshKeys::SecretNotFound) = (&wukong.spec.ssh_key_secret, &facts.ssh_keys) {
+        VmAction::Hold(Verdict {
+            ready: false,
+            reason: Reason::SecretNotFound,
+            message: format!(
+                "Secret {}/{secret} named by sshKeySecret does not exist: create it with the SSH public keys as its values",
+                names::namespace_of(wukong)
+            ),
+        })
     } else if blocks_vm(networks.reason) {
         VmAction::Hold(Verdict {
             ready: false,
@@ -144,7 +177,14 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     } else {
         VmAction::Apply(Box::new(vm::virtual_machine(wukong, &plan)))
     };
-    Decision { apply_nads, delete_nads, vm, networks }
+    let apply_secret = match (&vm, &facts.ssh_keys) {
+        (VmAction::Hold(_), _) => None,
+        (VmAction::Apply(_), SshKeys::Found(keys)) if wukong.spec.ssh_key_secret.is_some() => {
+            cloudinit::secret(wukong, &plan, keys)
+        }
+        (VmAction::Apply(_), _) => cloudinit::secret(wukong, &plan, &[]),
+    };
+    Decision { apply_nads, apply_secret, delete_nads, vm, networks }
 }
 
 /// Network problems the VM cannot start with.

@@ -1,11 +1,26 @@
-//! Disks: where each disk's volume comes from.
+//! Disks: where each disk's volume comes from, and the boot order.
 //!
-//! - `containerdisk://` images, and `docker://` images without `storageClassName`, become a
-//!   containerDisk (ephemeral: the guest's writes are lost on restart).
-//! - Other images (`docker://` with a storage class, `http(s)://`) and disks without image
-//!   become a CDI DataVolume created with the VM (persistent).
-//! - `osImage` is the image of the boot disk when it names none; with no disks at all it makes
-//!   an implicit `system` boot disk.
+//! | disk | volume |
+//! |---|---|
+//! | `image: containerdisk://<ref>` | containerDisk `<ref>` (ephemeral: the guest's writes are lost on restart) |
+//! | `image: docker://<ref>` without `storageClassName` | containerDisk `<ref>` |
+//! | `image: docker://<ref>` with `storageClassName` | DataVolume `<wukong>-<disk>`, source `registry: {url: docker://<ref>}` |
+//! | `image: http(s)://...` | DataVolume, source `http: {url}` |
+//! | no `image` (and not the boot disk of an `osImage`) | DataVolume, source `blank: {}` (a data disk) |
+//!
+//! - A DataVolume is created with the VM (`spec.dataVolumeTemplates`) and persists: CDI's
+//!   `storage` API with `resources.requests.storage` = `size` and `storageClassName` when set
+//!   (CDI fills access and volume modes from the StorageProfile). Its PVC has its name.
+//! - `osImage` is the image of the boot disk when that disk names none; with no disks at all it
+//!   makes an implicit `system` boot disk.
+//! - Boot order: the disk with `boot: true` gets `bootOrder: 1`, every other disk none (so
+//!   nothing else is tried first). Without a boot disk no disk gets a boot order and KubeVirt
+//!   boots from the first one.
+//! - The VM's disk list is the spec's disks in spec order, then the `cloudinit` disk when the VM
+//!   needs cloud-init ([`crate::cloudinit`]); the name `cloudinit` is refused for a user disk at
+//!   admission.
+//! - A disk's `size` may grow and never shrink (refused at admission: a volume cannot be made
+//!   smaller).
 
 use serde_json::{Value, json};
 use wukong_api::{DiskSpec, Wukong};
@@ -98,9 +113,127 @@ pub fn data_volume_spec(disk: &PlannedDisk) -> Option<Value> {
         DiskSource::Http { url } => json!({ "http": { "url": url } }),
         DiskSource::Blank => json!({ "blank": {} }),
     };
-    let mut storage = json!({ "resources": { "requests": { "storage": disk.size } } });
+    let mut storage = match &disk.size {
+        Some(size) => json!({ "resources": { "requests": { "storage": size } } }),
+        None => json!({}),
+    };
     if let Some(class) = &disk.storage_class_name {
         storage["storageClassName"] = json!(class);
     }
     Some(json!({ "source": source, "storage": storage }))
+}
+
+/// A PVC to grow: a DataVolume-backed disk whose `size` is larger than what its PVC requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expansion {
+    pub disk: String,
+    /// The PVC (named like the DataVolume, `<wukong>-<disk>`).
+    pub pvc: String,
+    /// The new `spec.resources.requests.storage`.
+    pub size: String,
+}
+
+/// The PVCs to grow so a larger `size` reaches the volume. KubeVirt creates a disk's DataVolume
+/// from `dataVolumeTemplates` once and does not carry a later size change to it, so the shell
+/// patches the PVC's `spec.resources.requests.storage` (the StorageClass must allow volume
+/// expansion). `requested` maps PVC names to their current `spec.resources.requests.storage`;
+/// PVCs not in it (not created yet) and sizes that are no quantity are left alone. Shrinking is
+/// refused at admission and never proposed here.
+pub fn expansions(wukong: &Wukong, requested: &std::collections::BTreeMap<String, String>) -> Vec<Expansion> {
+    let name = names::name_of(wukong);
+    plan(wukong)
+        .into_iter()
+        .filter_map(|disk| {
+            let pvc = disk.data_volume(name)?;
+            let size = disk.size?;
+            let current = requested.get(&pvc)?;
+            let grows = compare_quantities(&size, current)? == std::cmp::Ordering::Greater;
+            grows.then_some(Expansion { disk: disk.name, pvc, size })
+        })
+        .collect()
+}
+
+/// Compares two Kubernetes quantities in plain decimal form (`20Gi`, `1.5T`, `500M`, `1000`);
+/// `None` when either is not one or the comparison overflows.
+pub fn compare_quantities(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let (ma, fa, ka) = parse_quantity(a)?;
+    let (mb, fb, kb) = parse_quantity(b)?;
+    // a = ma·ka / 10^fa and b = mb·kb / 10^fb: compare ma·ka·10^fb with mb·kb·10^fa.
+    let left = ma.checked_mul(ka)?.checked_mul(10u128.checked_pow(fb)?)?;
+    let right = mb.checked_mul(kb)?.checked_mul(10u128.checked_pow(fa)?)?;
+    Some(left.cmp(&right))
+}
+
+/// `(mantissa, digits after the point, multiplier)` of a quantity.
+fn parse_quantity(q: &str) -> Option<(u128, u32, u128)> {
+    let split = q.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let multiplier: u128 = match suffix {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "P" => 1_000_000_000_000_000,
+        "E" => 1_000_000_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "Pi" => 1 << 50,
+        "Ei" => 1 << 60,
+        _ => return None,
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || fraction.contains('.') {
+        return None;
+    }
+    let mantissa: u128 = format!("{whole}{fraction}").parse().ok()?;
+    Some((mantissa, u32::try_from(fraction.len()).ok()?, multiplier))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cmp::Ordering::*;
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn quantities_compare_by_value_across_suffixes() {
+        assert_eq!(compare_quantities("20Gi", "20480Mi"), Some(Equal));
+        assert_eq!(compare_quantities("21Gi", "20Gi"), Some(Greater));
+        assert_eq!(compare_quantities("1.5Gi", "1536Mi"), Some(Equal));
+        assert_eq!(compare_quantities("1G", "1Gi"), Some(Less));
+        assert_eq!(compare_quantities("1Ti", "1000Gi"), Some(Greater));
+        assert_eq!(compare_quantities("1000", "1k"), Some(Equal));
+        assert_eq!(compare_quantities("20Gb", "1Gi"), None);
+        assert_eq!(compare_quantities("", "1Gi"), None);
+        assert_eq!(compare_quantities(".5Gi", "1Gi"), None);
+    }
+
+    #[test]
+    fn only_grown_disks_backed_by_an_existing_pvc_are_expanded() {
+        let wukong: Wukong = serde_json::from_value(json!({
+            "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong",
+            "metadata": { "name": "db", "namespace": "prod" },
+            "spec": { "cpu": 1, "memory": "1Gi", "disks": [
+                { "name": "system", "boot": true, "image": "https://example.com/os.img", "size": "40Gi", "storageClassName": "ssd" },
+                { "name": "data", "size": "200Gi" },
+                { "name": "logs", "size": "10Gi" },
+                { "name": "new", "size": "5Gi" },
+                { "name": "scratch", "image": "containerdisk://quay.io/containerdisks/scratch:1", "size": "99Gi" }
+            ] }
+        }))
+        .unwrap();
+        let requested = BTreeMap::from([
+            ("db-system".to_string(), "30Gi".to_string()),
+            ("db-data".to_string(), "204800Mi".to_string()),
+            ("db-logs".to_string(), "20Gi".to_string()),
+        ]);
+        assert_eq!(
+            expansions(&wukong, &requested),
+            [Expansion { disk: "system".into(), pvc: "db-system".into(), size: "40Gi".into() }]
+        );
+    }
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod annotation;
+pub mod cloudinit;
 pub mod cni;
 pub mod decide;
 pub mod disks;
@@ -17,6 +18,7 @@ pub mod status;
 pub mod validate;
 pub mod vm;
 
+use k8s_openapi::api::core::v1::Secret;
 use wukong_api::Wukong;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
@@ -65,6 +67,10 @@ pub struct Rendered {
     /// The NADs wukong generates and owns (not those named by `nadName`).
     pub nads: Vec<NetworkAttachmentDefinition>,
     pub vm: VirtualMachine,
+    /// The cloud-init Secret the VM references (`<wukong>-cloudinit`), when it needs one.
+    /// Offline there is no cluster to read `sshKeySecret` from, so it holds no SSH keys; the
+    /// controller fills them in ([`decide::Decision::apply_secret`]).
+    pub cloud_init_secret: Option<Secret>,
     /// The launcher pod's `k8s.v1.cni.cncf.io/networks`, as KubeVirt will write it.
     pub launcher_pod_networks: Option<String>,
 }
@@ -77,6 +83,7 @@ pub fn render(valid: &Validated, options: &RenderOptions) -> Rendered {
     Rendered {
         nads,
         vm: vm::virtual_machine(wukong, &plan),
+        cloud_init_secret: cloudinit::secret(wukong, &plan, &[]),
         launcher_pod_networks: annotation::launcher_pod_networks(&plan),
     }
 }

@@ -4,11 +4,11 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use wukong_api::conditions::{self, Reason};
 use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
-use wukong_api::{NetworkStatus, Phase, Wukong, WukongStatus};
+use wukong_api::{NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
 
 use crate::decide::{Decision, Verdict, VmAction};
 use crate::plan::{self, Attachment};
-use crate::{Invalid, Validated, names};
+use crate::{Invalid, Validated, disks, names};
 
 /// What the shell saw of the VM after applying.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,6 +17,20 @@ pub struct Observed<'a> {
     pub vm_stored: bool,
     pub vm: Option<&'a VirtualMachineStatus>,
     pub vmi: Option<&'a VirtualMachineInstanceStatus>,
+    /// The PVCs of the disks' DataVolumes that exist (CDI names a DataVolume's PVC like the
+    /// DataVolume: `<wukong>-<disk>`).
+    pub volumes: &'a [VolumeObservation],
+}
+
+/// One PVC behind a disk's DataVolume, as the shell found it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeObservation {
+    /// The DataVolume's (and its PVC's) name.
+    pub name: String,
+    /// The PVC's `status.phase` is `Bound`.
+    pub bound: bool,
+    /// The PVC's `status.capacity.storage`, when reported.
+    pub size: Option<String>,
 }
 
 /// The status after a reconcile of a valid Wukong.
@@ -54,8 +68,28 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
             condition(conditions::READY, &ready, generation, previous, now),
         ],
         networks: network_statuses(valid, decision, observed.vmi),
-        volumes: wukong.status.as_ref().map(|s| s.volumes.clone()).unwrap_or_default(),
+        volumes: volume_statuses(wukong, observed.volumes),
     }
+}
+
+/// One entry per disk backed by a DataVolume, in spec order (containerDisks have no volume to
+/// report): its PVC, whether it is bound, and its size (the observed capacity, else the size the
+/// spec asks for).
+fn volume_statuses(wukong: &Wukong, observed: &[VolumeObservation]) -> Vec<VolumeStatus> {
+    let name = names::name_of(wukong);
+    disks::plan(wukong)
+        .into_iter()
+        .filter_map(|disk| {
+            let pvc = disk.data_volume(name)?;
+            let seen = observed.iter().find(|v| v.name == pvc);
+            Some(VolumeStatus {
+                name: disk.name.clone(),
+                bound: Some(seen.is_some_and(|v| v.bound)),
+                size: seen.and_then(|v| v.size.clone()).or(disk.size),
+                pvc_name: Some(pvc),
+            })
+        })
+        .collect()
 }
 
 /// The status of a Wukong whose spec breaks the rules: nothing is written but this.

@@ -1,33 +1,62 @@
 //! The KubeVirt VirtualMachine.
+//!
+//! Scheduling (`highAvailability`):
+//! - `nodeSelector` and `tolerations` are copied to the VM template as they are.
+//! - The VM template (and so the launcher pod, which KubeVirt labels like the VMI) carries the
+//!   Wukong's own `metadata.labels`, except the keys wukong reserves (`vm.novasphere.dev/*` and
+//!   `app.kubernetes.io/managed-by`), plus `vm.novasphere.dev/wukong: <name>`.
+//! - `antiAffinity: true` adds a *preferred* pod anti-affinity (weight 100, topology
+//!   `kubernetes.io/hostname`) against launcher pods carrying the same `app` label as the Wukong
+//!   when it has one, else the same `vm.novasphere.dev/wukong` label. So Wukongs labelled
+//!   `app: web` spread their VMs across nodes; a Wukong without `app` only repels its own
+//!   launcher pods (the target pod of a live migration, say). Preferred, not required: a VM still
+//!   starts when there are fewer nodes than VMs.
+//! - `restartPolicy` and `startStrategy` give the run strategy ([`run_strategy`]).
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use wukong_api::kubevirt::{
-    ContainerDiskSource, Cpu, DataVolumeSource, DataVolumeTemplate, DataVolumeTemplateMetadata, Devices, Disk,
-    DiskTarget, DomainSpec, Empty, Interface, Memory, MultusNetwork, Network, PluginBinding, TemplateMetadata,
-    VirtualMachine, VirtualMachineInstanceSpec, VirtualMachineSpec, VirtualMachineTemplate, Volume,
+    CloudInitNoCloudSource, ContainerDiskSource, Cpu, DataVolumeSource, DataVolumeTemplate, DataVolumeTemplateMetadata,
+    Devices, Disk, DiskTarget, DomainSpec, Empty, Interface, LocalObjectReference, Memory, MultusNetwork, Network,
+    PluginBinding, TemplateMetadata, VirtualMachine, VirtualMachineInstanceSpec, VirtualMachineSpec,
+    VirtualMachineTemplate, Volume,
 };
 use wukong_api::{RestartPolicy, RunStrategy, Wukong, WukongSpec, labels};
 
 use crate::disks::{self, DiskSource, PlannedDisk};
-use crate::names;
 use crate::plan::{Binding, NetworkPlan};
+use crate::{cloudinit, names};
+
+/// The label whose value groups the VMs that `antiAffinity` spreads, when the Wukong has it.
+pub const ANTI_AFFINITY_GROUP_LABEL: &str = "app";
+/// Topology over which `antiAffinity` spreads VMs: one node.
+pub const ANTI_AFFINITY_TOPOLOGY: &str = "kubernetes.io/hostname";
 
 /// Annotation on the VM recording the Wukong's `osImage`.
 pub const OS_IMAGE_ANNOTATION: &str = "vm.novasphere.dev/os-image";
 
 /// The VM of a validated Wukong: the pod network (masquerade) first, then one Multus network per
-/// attached secondary network, each with its binding and fixed MAC.
+/// attached secondary network, each with its binding and fixed MAC; the disks of [`disks::plan`]
+/// and, when [`cloudinit::needed`], the `cloudinit` disk referencing the Secret
+/// [`cloudinit::secret`] builds.
 pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachine {
     let name = names::name_of(wukong);
     let spec = &wukong.spec;
     let disks = disks::plan(wukong);
     let annotations: BTreeMap<String, String> =
         spec.os_image.iter().map(|i| (OS_IMAGE_ANNOTATION.to_string(), i.clone())).collect();
+    // Network data must match the pod interface too (see `cloudinit`), so it gets a fixed MAC.
+    let pod_mac = cloudinit::configures_network(plan).then(|| cloudinit::pod_mac(wukong));
     let (mut vm_networks, mut interfaces) = (
         vec![Network { name: names::POD_NETWORK.into(), pod: Some(Empty {}), ..Default::default() }],
-        vec![Interface { name: names::POD_NETWORK.into(), masquerade: Some(Empty {}), ..Default::default() }],
+        vec![Interface {
+            name: names::POD_NETWORK.into(),
+            masquerade: Some(Empty {}),
+            mac_address: pod_mac,
+            ..Default::default()
+        }],
     );
     for net in plan.attached() {
         let Some(nad) = net.nad() else { continue };
@@ -48,6 +77,18 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
         }
         interfaces.push(iface);
     }
+    let cloud_init = cloudinit::needed(wukong, plan).then(|| cloud_init_volume(name, plan));
+    let mut vm_disks = vm_disks(&disks);
+    let mut volumes = volumes(name, &disks);
+    if let Some(volume) = cloud_init {
+        vm_disks.push(Disk {
+            name: cloudinit::VOLUME.into(),
+            disk: Some(DiskTarget { bus: Some("virtio".into()) }),
+            boot_order: None,
+        });
+        volumes.push(volume);
+    }
+    let ha = spec.high_availability.as_ref();
     VirtualMachine {
         metadata: ObjectMeta {
             name: Some(names::vm_name(name)),
@@ -61,25 +102,81 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
             run_strategy: Some(run_strategy(spec).as_str().to_string()),
             data_volume_templates: data_volume_templates(name, &disks),
             template: VirtualMachineTemplate {
-                metadata: Some(TemplateMetadata {
-                    labels: BTreeMap::from([(labels::WUKONG.to_string(), name.to_string())]),
-                    annotations: BTreeMap::new(),
-                }),
+                metadata: Some(TemplateMetadata { labels: template_labels(wukong), annotations: BTreeMap::new() }),
                 spec: VirtualMachineInstanceSpec {
                     domain: DomainSpec {
                         cpu: Some(Cpu { cores: u32::try_from(spec.cpu).unwrap_or(1) }),
                         memory: Some(Memory { guest: spec.memory.clone() }),
-                        devices: Devices { disks: vm_disks(&disks), interfaces },
+                        devices: Devices { disks: vm_disks, interfaces },
                     },
                     networks: vm_networks,
-                    volumes: volumes(name, &disks),
-                    node_selector: spec.high_availability.as_ref().map(|h| h.node_selector.clone()).unwrap_or_default(),
-                    tolerations: spec.high_availability.as_ref().map(|h| h.tolerations.clone()).unwrap_or_default(),
-                    affinity: None,
+                    volumes,
+                    node_selector: ha.map(|h| h.node_selector.clone()).unwrap_or_default(),
+                    tolerations: ha.map(|h| h.tolerations.clone()).unwrap_or_default(),
+                    affinity: (ha.and_then(|h| h.anti_affinity) == Some(true)).then(|| anti_affinity(wukong)),
                 },
             },
         },
         status: None,
+    }
+}
+
+/// Whether a label key is wukong's own, never copied from the Wukong to the VM template.
+pub fn reserved_label(key: &str) -> bool {
+    key == labels::MANAGED_BY || key.starts_with("vm.novasphere.dev/")
+}
+
+/// The VM template's labels: the Wukong's own labels (reserved keys left out) and
+/// `vm.novasphere.dev/wukong: <name>`.
+pub fn template_labels(wukong: &Wukong) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = wukong
+        .metadata
+        .labels
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !reserved_label(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.insert(labels::WUKONG.to_string(), names::name_of(wukong).to_string());
+    out
+}
+
+/// `antiAffinity: true`: prefer nodes without a launcher pod of the same group, the group being
+/// the Wukong's `app` label when it has one, else the Wukong itself.
+pub fn anti_affinity(wukong: &Wukong) -> Affinity {
+    let template = template_labels(wukong);
+    let group = match template.get_key_value(ANTI_AFFINITY_GROUP_LABEL) {
+        Some((k, v)) => (k.clone(), v.clone()),
+        None => (labels::WUKONG.to_string(), names::name_of(wukong).to_string()),
+    };
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                weight: 100,
+                pod_affinity_term: PodAffinityTerm {
+                    label_selector: Some(LabelSelector {
+                        match_labels: Some(BTreeMap::from([group])),
+                        ..LabelSelector::default()
+                    }),
+                    topology_key: ANTI_AFFINITY_TOPOLOGY.to_string(),
+                    ..PodAffinityTerm::default()
+                },
+            }]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    }
+}
+
+fn cloud_init_volume(wukong: &str, plan: &NetworkPlan<'_>) -> Volume {
+    let secret = || Some(LocalObjectReference { name: cloudinit::secret_name(wukong) });
+    Volume {
+        name: cloudinit::VOLUME.into(),
+        cloud_init_no_cloud: Some(CloudInitNoCloudSource {
+            secret_ref: secret(),
+            network_data_secret_ref: if cloudinit::configures_network(plan) { secret() } else { None },
+        }),
+        ..Default::default()
     }
 }
 

@@ -118,8 +118,13 @@ fn seed_interface_list_is_masquerade_then_bridge() {
             ("data".to_string(), vec!["bridge".to_string()]),
         ]
     );
-    // Secondary interfaces carry the stable MAC; the masquerade one does not need it.
-    assert!(interfaces[0].get("macAddress").is_none());
+    // Secondary interfaces carry the stable MAC. The seed's networks have an ipConfig, so the
+    // guest gets cloud-init network data, which must match the pod interface too: the
+    // masquerade interface then carries a stable MAC as well.
+    assert_eq!(
+        interfaces[0]["macAddress"].as_str(),
+        Some(wukong_render::mac::derive("default", "web-server-01", "default").to_string().as_str())
+    );
     assert!(interfaces[1]["macAddress"].as_str().unwrap().starts_with("02:"));
 }
 

@@ -35,6 +35,7 @@ fn facts(valid: &Validated) -> Facts {
         named_nads: named.into_iter().map(|n| (n, true)).collect(),
         owned_nads: BTreeSet::new(),
         vm: Presence::Absent,
+        ssh_keys: SshKeys::NotNamed,
     }
 }
 
@@ -209,4 +210,137 @@ fn several_problems_are_all_named_and_the_gravest_gives_the_reason() {
     assert_eq!(d.networks.reason, Reason::NadConflict);
     assert!(d.networks.message.contains("office-lan, which does not exist"));
     assert!(d.networks.message.contains("web-mgmt-nad exists and is not controlled"));
+}
+
+// ---- cloud-init and sshKeySecret -------------------------------------------------------
+
+/// The seed's networks plus `extra` spec fields.
+fn with_spec(extra: serde_json::Value) -> Validated {
+    let mut object = json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1",
+        "kind": "Wukong",
+        "metadata": { "name": "web", "namespace": "prod", "uid": "0b8f6d4e-5c2a-4e8e-9a51-1f0d7c3b2a10", "generation": 3 },
+        "spec": { "cpu": 2, "memory": "4Gi", "networks": [
+            { "name": "mgmt", "type": "bridge",
+              "ipConfig": { "mode": "static", "address": "192.168.100.10/24", "gateway": "192.168.100.1" } } ] }
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        object["spec"][k] = v.clone();
+    }
+    validate_object(&object).expect("valid")
+}
+
+fn secret_text(d: &Decision, key: &str) -> String {
+    let secret = d.apply_secret.as_ref().expect("a cloud-init Secret is applied");
+    String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+fn vm_volumes(d: &Decision) -> Vec<String> {
+    match &d.vm {
+        VmAction::Apply(vm) => vm.spec.template.spec.volumes.iter().map(|v| v.name.clone()).collect(),
+        VmAction::Hold(v) => panic!("VM held: {v:?}"),
+    }
+}
+
+#[test]
+fn a_missing_ssh_key_secret_holds_the_vm_and_applies_no_cloud_init_secret() {
+    let v = with_spec(json!({ "sshKeySecret": "web-keys" }));
+    assert_eq!(wanted_ssh_key_secret(&v), Some("web-keys"));
+    let mut f = facts(&v);
+    f.ssh_keys = SshKeys::SecretNotFound;
+    let d = decide(&v, &f, &Policy::default());
+    let verdict = held(&d);
+    assert_eq!(verdict.reason, Reason::SecretNotFound);
+    assert!(!verdict.ready);
+    assert_eq!(
+        verdict.message,
+        "Secret prod/web-keys named by sshKeySecret does not exist: create it with the SSH public keys as its values"
+    );
+    assert_eq!(d.apply_secret, None, "no cloud-init Secret without its keys");
+    assert_eq!(nad_names(&d), ["web-mgmt-nad"], "the networks are reconciled meanwhile");
+    assert!(d.networks.ready);
+}
+
+#[test]
+fn the_keys_of_the_ssh_key_secret_go_into_the_cloud_init_secret_never_into_the_vm() {
+    let v = with_spec(json!({ "sshKeySecret": "web-keys", "cloudInitUser": { "name": "ops" } }));
+    let mut f = facts(&v);
+    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey ops@example".into()]);
+    let d = decide(&v, &f, &Policy::default());
+    let secret = d.apply_secret.as_ref().unwrap();
+    assert_eq!(secret.metadata.name.as_deref(), Some("web-cloudinit"));
+    assert_eq!(secret.metadata.namespace.as_deref(), Some("prod"));
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Wukong", "web", Some(true)));
+    assert!(secret_text(&d, "userdata").contains("\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey ops@example\""));
+    assert!(secret_text(&d, "networkdata").contains("\"192.168.100.10/24\""));
+    assert_eq!(vm_volumes(&d), ["cloudinit"]);
+    let VmAction::Apply(vm) = &d.vm else { unreachable!() };
+    let vm_text = serde_json::to_string(vm).unwrap();
+    assert!(!vm_text.contains("ssh-ed25519"), "keys never inline in the VM");
+    let source = vm.spec.template.spec.volumes[0].cloud_init_no_cloud.as_ref().unwrap();
+    assert_eq!(source.secret_ref.as_ref().unwrap().name, "web-cloudinit");
+    assert_eq!(source.network_data_secret_ref.as_ref().unwrap().name, "web-cloudinit");
+}
+
+#[test]
+fn changed_keys_change_the_cloud_init_secret() {
+    let v = with_spec(json!({ "sshKeySecret": "web-keys" }));
+    let mut f = facts(&v);
+    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAA-one".into()]);
+    let one = decide(&v, &f, &Policy::default());
+    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAA-two".into()]);
+    let two = decide(&v, &f, &Policy::default());
+    assert!(secret_text(&two, "userdata").contains("AAAA-two"));
+    assert!(!secret_text(&two, "userdata").contains("AAAA-one"));
+    assert_ne!(one.apply_secret, two.apply_secret);
+    assert_eq!(one.vm, two.vm, "the VM only references the Secret, so it does not change");
+}
+
+#[test]
+fn nothing_to_say_means_no_cloud_init_secret_and_no_cloud_init_disk() {
+    let v = valid(json!([{ "name": "lan", "type": "bridge" }]));
+    let d = decide(&v, &facts(&v), &Policy::default());
+    assert_eq!(d.apply_secret, None);
+    assert!(vm_volumes(&d).is_empty());
+    let VmAction::Apply(vm) = &d.vm else { unreachable!() };
+    assert_eq!(vm.spec.template.spec.domain.devices.interfaces[0].mac_address, None, "pod MAC left to KubeVirt");
+}
+
+#[test]
+fn a_held_vm_gets_no_cloud_init_secret() {
+    let v = with_spec(json!({ "cloudInitUser": { "name": "ops" } }));
+    let mut f = facts(&v);
+    f.kinds.vm = false;
+    let d = decide(&v, &f, &Policy::default());
+    assert_eq!(held(&d).reason, Reason::KubeVirtNotInstalled);
+    assert_eq!(d.apply_secret, None);
+}
+
+#[test]
+fn without_multus_the_fallen_back_networks_are_not_in_the_network_data() {
+    let v = with_spec(json!({ "cloudInitUser": { "name": "ops" } }));
+    let mut f = facts(&v);
+    f.kinds.nad = false;
+    let d = decide(&v, &f, &Policy::default());
+    let secret = d.apply_secret.as_ref().unwrap();
+    assert!(secret.data.as_ref().unwrap().contains_key("userdata"));
+    assert!(!secret.data.as_ref().unwrap().contains_key("networkdata"), "the VM has no such interface");
+    let VmAction::Apply(vm) = &d.vm else { unreachable!() };
+    let source = vm.spec.template.spec.volumes[0].cloud_init_no_cloud.as_ref().unwrap();
+    assert_eq!(source.network_data_secret_ref, None);
+}
+
+#[test]
+fn the_secret_check_comes_after_kubevirt_and_before_the_networks() {
+    let v = with_spec(json!({ "sshKeySecret": "web-keys" }));
+    let mut f = facts(&v);
+    f.ssh_keys = SshKeys::SecretNotFound;
+    f.generated_nads.insert("web-mgmt-nad".into(), Presence::Foreign);
+    let d = decide(&v, &f, &Policy::default());
+    // Both problems are visible: NetworksReady names the NAD, VirtualMachineReady the Secret.
+    assert_eq!(d.networks.reason, Reason::NadConflict);
+    assert_eq!(held(&d).reason, Reason::SecretNotFound);
+    f.kinds.vm = false;
+    assert_eq!(held(&decide(&v, &f, &Policy::default())).reason, Reason::KubeVirtNotInstalled);
 }

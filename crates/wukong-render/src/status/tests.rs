@@ -1,5 +1,6 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
+use wukong_api::VolumeStatus;
 use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
 
 use super::*;
@@ -93,7 +94,7 @@ fn a_real_transition_moves_only_that_conditions_time() {
             },
         ],
     };
-    let observed = Observed { vm_stored: true, vm: Some(&vm_status), vmi: Some(&vmi) };
+    let observed = Observed { vm_stored: true, vm: Some(&vm_status), vmi: Some(&vmi), ..Observed::default() };
     let second = compute(&v, &decision(&v, all()), &observed, &at(60));
     assert_eq!(second.phase, Some(Phase::Running));
     assert_eq!(second.node_name.as_deref(), Some("node-a"));
@@ -161,4 +162,70 @@ fn an_invalid_spec_is_an_error_with_the_reasons_and_one_event() {
     // Seen again unchanged: the same status, no event.
     w.status = Some(s.clone());
     assert_eq!(invalid(&w, &bad, &at(99)), s);
+}
+
+#[test]
+fn a_missing_ssh_key_secret_shows_in_virtual_machine_ready_and_ready() {
+    let v = validate_object(&json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1",
+        "kind": "Wukong",
+        "metadata": { "name": "web", "namespace": "prod", "uid": "0b8f6d4e-5c2a-4e8e-9a51-1f0d7c3b2a10", "generation": 2 },
+        "spec": { "cpu": 2, "memory": "4Gi", "sshKeySecret": "web-keys" }
+    }))
+    .unwrap();
+    let facts = Facts { kinds: all(), ssh_keys: crate::decide::SshKeys::SecretNotFound, ..Facts::default() };
+    let d = decide(&v, &facts, &Policy::default());
+    let s = compute(&v, &d, &Observed::default(), &at(0));
+    assert_eq!(s.phase, Some(Phase::Pending));
+    assert_eq!(s.vm_name, None, "no VM");
+    let vm = cond(&s, "VirtualMachineReady");
+    assert_eq!((vm.status.as_str(), vm.reason.as_str()), ("False", "SecretNotFound"));
+    assert_eq!(
+        vm.message,
+        "Secret prod/web-keys named by sshKeySecret does not exist: create it with the SSH public keys as its values"
+    );
+    assert_eq!(cond(&s, "Ready").reason, "SecretNotFound");
+    let events = transitions(None, &s);
+    assert!(events.iter().any(|t| t.reason == "SecretNotFound" && t.warning), "{events:?}");
+}
+
+#[test]
+fn volumes_list_the_disks_backed_by_data_volumes_with_their_pvc() {
+    let v = validate_object(&json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1",
+        "kind": "Wukong",
+        "metadata": { "name": "web", "namespace": "prod", "uid": "0b8f6d4e-5c2a-4e8e-9a51-1f0d7c3b2a10", "generation": 2 },
+        "spec": { "cpu": 2, "memory": "4Gi", "disks": [
+            { "name": "system", "boot": true, "image": "https://example.com/os.img", "size": "30Gi", "storageClassName": "ssd" },
+            { "name": "scratch", "image": "containerdisk://quay.io/containerdisks/scratch:1" },
+            { "name": "data", "size": "100Gi" },
+            { "name": "logs", "size": "10Gi" }
+        ] }
+    }))
+    .unwrap();
+    let observed_volumes = [
+        VolumeObservation { name: "web-system".into(), bound: true, size: Some("32Gi".into()) },
+        VolumeObservation { name: "web-data".into(), bound: false, size: None },
+        VolumeObservation { name: "other-logs".into(), bound: true, size: Some("1Gi".into()) },
+    ];
+    let observed = Observed { vm_stored: true, volumes: &observed_volumes, ..Observed::default() };
+    let s = compute(&v, &decision(&v, all()), &observed, &at(0));
+    let volume = |name: &str, pvc: &str, bound: bool, size: &str| VolumeStatus {
+        name: name.into(),
+        pvc_name: Some(pvc.into()),
+        bound: Some(bound),
+        size: Some(size.into()),
+    };
+    assert_eq!(
+        s.volumes,
+        vec![
+            volume("system", "web-system", true, "32Gi"),
+            volume("data", "web-data", false, "100Gi"),
+            volume("logs", "web-logs", false, "10Gi"),
+        ],
+        "the containerDisk is not listed; a missing or unreported PVC shows the requested size, unbound"
+    );
+    // No DataVolume, no volumes.
+    let s = compute(&wukong(None), &decision(&wukong(None), all()), &observed, &at(0));
+    assert!(s.volumes.is_empty());
 }

@@ -1,0 +1,341 @@
+//! cloud-init (KubeVirt `cloudInitNoCloud`): the guest's user, SSH keys and addresses.
+//!
+//! Credentials never go into the VM spec: user data and network data live in a Secret
+//! `<wukong>-cloudinit` (keys `userdata` and `networkdata`) that the VM references on a disk and
+//! volume named `cloudinit`. The VM gets that disk only when there is something to say: a
+//! `cloudInitUser`, an `sshKeySecret`, or an attached network with an `ipConfig`.
+//!
+//! **User data** (`#cloud-config`): `hostname` is the Wukong's name; `cloudInitUser` becomes the
+//! only entry of `users` (so the image's default user is not created) with `passwd` (the
+//! `passwordHash`, a crypt(3) hash: plain passwords are refused at admission), `lock_passwd`
+//! (`lockPasswd`, else locked exactly when there is no hash: cloud-init locks by default),
+//! `sudo` (default `ALL=(ALL) NOPASSWD:ALL`; an empty string gives no sudo rule), `shell`
+//! (default `/bin/bash`), `groups` and the SSH keys as `ssh_authorized_keys`. Without a
+//! `cloudInitUser`, the keys go to the image's default user (top-level `ssh_authorized_keys`).
+//! The keys are the values of the Secret named by `sshKeySecret`, read by the controller at
+//! reconcile time ([`ssh_keys_from`]).
+//!
+//! **Network data** (cloud-init network config version 2, the subset cloud-init documents in
+//! `doc/rtd/reference/network-config-format-v2.rst`; no top-level `network:` key, as the NoCloud
+//! `network-config` file takes it), one `ethernets` entry per attached network with an
+//! `ipConfig`, keyed by the network name and matched by the interface's fixed MAC
+//! (`match.macaddress`, lower case). No `set-name`: the guest keeps its own interface names
+//! (and IFNAMSIZ never bites).
+//! - static: `addresses: [<address>]`; with a gateway, `routes: [{to: 0.0.0.0/0 (::/0 for
+//!   IPv6), via: <gateway>, metric: 100 + n}]` where n counts the secondary networks with a
+//!   gateway in spec order (1, 2, ...): netplan refuses two default routes with the same metric,
+//!   and the pod network's DHCP route (metric 100) stays the preferred one. `to: default` is
+//!   netplan-only, so the explicit prefixes are used.
+//! - dhcp: `dhcp4: true`. A dhcp ipConfig carries no address to tell the family; the CNI `dhcp`
+//!   IPAM that serves it is DHCPv4 only, and IPv6 guests get their address by router
+//!   advertisement, which is on by default.
+//! - `dnsServers` → `nameservers.addresses` (static and dhcp).
+//! - The pod network is listed too, as `default` with `dhcp4: true`: once network data is given,
+//!   cloud-init no longer writes its fallback config (DHCP on the first NIC), so an unlisted pod
+//!   interface would stay without an address. KubeVirt's masquerade interface has no fixed MAC
+//!   of its own, so whenever network data is written the VM fixes the pod interface's MAC too
+//!   ([`pod_mac`]: derived like the secondary ones, from the network name `default`).
+//!
+//! Every string scalar is written double-quoted (JSON escaping is valid YAML), so MAC addresses,
+//! hashes and names like `on` or `12:34:56:00:00:01` are never read as booleans or numbers by
+//! YAML 1.1 parsers (cloud-init uses PyYAML). Output is deterministic, byte for byte.
+//!
+//! cloud-init applies users, keys and network config once per instance: a changed Secret reaches
+//! a running guest only when KubeVirt starts a new instance of the VM.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use wukong_api::{IpMode, Wukong};
+
+use crate::mac;
+use crate::names;
+use crate::plan::NetworkPlan;
+
+/// Name of the VM disk and volume that carry cloud-init.
+pub const VOLUME: &str = "cloudinit";
+/// Key of the user data in the Secret (KubeVirt reads `userdata` or `userData`).
+pub const USER_DATA_KEY: &str = "userdata";
+/// Key of the network data in the Secret (KubeVirt reads `networkdata` or `networkData`).
+pub const NETWORK_DATA_KEY: &str = "networkdata";
+/// sudoers rule of `cloudInitUser` when `sudo` is not set.
+pub const DEFAULT_SUDO: &str = "ALL=(ALL) NOPASSWD:ALL";
+/// Login shell of `cloudInitUser` when `shell` is not set.
+pub const DEFAULT_SHELL: &str = "/bin/bash";
+/// Metric of the first secondary default route; the n-th gets `ROUTE_METRIC_BASE + n`.
+pub const ROUTE_METRIC_BASE: u32 = 100;
+
+/// `<wukong>-cloudinit`, the Secret holding user data and network data.
+pub fn secret_name(wukong: &str) -> String {
+    format!("{wukong}-cloudinit")
+}
+
+/// Whether the VM gets the cloud-init disk: a user, SSH keys or guest addresses to configure.
+pub fn needed(wukong: &Wukong, plan: &NetworkPlan<'_>) -> bool {
+    let spec = &wukong.spec;
+    spec.cloud_init_user.is_some() || spec.ssh_key_secret.is_some() || configures_network(plan)
+}
+
+/// Whether network data is written: some attached network has an `ipConfig`.
+pub fn configures_network(plan: &NetworkPlan<'_>) -> bool {
+    plan.attached().any(|n| n.spec.ip_config.is_some())
+}
+
+/// The fixed MAC of the pod (masquerade) interface, set whenever network data is written so the
+/// pod interface can be matched: `02:` + 5 bytes of SHA-256(namespace/wukong/default).
+pub fn pod_mac(wukong: &Wukong) -> String {
+    mac::derive(names::namespace_of(wukong), names::name_of(wukong), names::POD_NETWORK).to_string()
+}
+
+/// The `#cloud-config` user data.
+pub fn user_data(wukong: &Wukong, ssh_keys: &[String]) -> String {
+    let spec = &wukong.spec;
+    let keys = || Node::List(ssh_keys.iter().map(|k| Node::Str(k.clone())).collect());
+    let mut top = vec![("hostname".to_string(), Node::Str(names::name_of(wukong).to_string()))];
+    match &spec.cloud_init_user {
+        Some(user) => {
+            let mut u = vec![("name".to_string(), Node::Str(user.name.clone()))];
+            if let Some(hash) = &user.password_hash {
+                u.push(("passwd".into(), Node::Str(hash.clone())));
+            }
+            u.push(("lock_passwd".into(), Node::Bool(user.lock_passwd.unwrap_or(user.password_hash.is_none()))));
+            let sudo = user.sudo.as_deref().unwrap_or(DEFAULT_SUDO);
+            if !sudo.is_empty() {
+                u.push(("sudo".into(), Node::Str(sudo.to_string())));
+            }
+            u.push(("shell".into(), Node::Str(user.shell.clone().unwrap_or_else(|| DEFAULT_SHELL.to_string()))));
+            if !user.groups.is_empty() {
+                u.push(("groups".into(), Node::List(user.groups.iter().map(|g| Node::Str(g.clone())).collect())));
+            }
+            if !ssh_keys.is_empty() {
+                u.push(("ssh_authorized_keys".into(), keys()));
+            }
+            top.push(("users".into(), Node::List(vec![Node::Map(u)])));
+        }
+        None if !ssh_keys.is_empty() => top.push(("ssh_authorized_keys".into(), keys())),
+        None => {}
+    }
+    let mut out = String::from("#cloud-config\n");
+    emit(&Node::Map(top), 0, &mut out);
+    out
+}
+
+/// The network data (version 2), or `None` when no attached network has an `ipConfig`.
+pub fn network_data(wukong: &Wukong, plan: &NetworkPlan<'_>) -> Option<String> {
+    if !configures_network(plan) {
+        return None;
+    }
+    let mut ethernets = vec![(
+        names::POD_NETWORK.to_string(),
+        Node::Map(vec![("match".into(), mac_match(&pod_mac(wukong))), ("dhcp4".into(), Node::Bool(true))]),
+    )];
+    let mut routes = 0;
+    for net in plan.attached() {
+        let Some(ip) = &net.spec.ip_config else { continue };
+        let mut entry = vec![("match".to_string(), mac_match(&net.mac))];
+        match ip.mode {
+            IpMode::Dhcp => entry.push(("dhcp4".into(), Node::Bool(true))),
+            IpMode::Static => {
+                if let Some(address) = &ip.address {
+                    entry.push(("addresses".into(), Node::List(vec![Node::Str(address.clone())])));
+                }
+                if let Some(gateway) = &ip.gateway {
+                    routes += 1;
+                    let to = if gateway.contains(':') { "::/0" } else { "0.0.0.0/0" };
+                    entry.push((
+                        "routes".into(),
+                        Node::List(vec![Node::Map(vec![
+                            ("to".into(), Node::Str(to.into())),
+                            ("via".into(), Node::Str(gateway.clone())),
+                            ("metric".into(), Node::Int(ROUTE_METRIC_BASE + routes)),
+                        ])]),
+                    ));
+                }
+            }
+        }
+        if !ip.dns_servers.is_empty() {
+            let servers = ip.dns_servers.iter().map(|s| Node::Str(s.clone())).collect();
+            entry.push(("nameservers".into(), Node::Map(vec![("addresses".into(), Node::List(servers))])));
+        }
+        ethernets.push((net.name().to_string(), Node::Map(entry)));
+    }
+    let mut out = String::new();
+    emit(&Node::Map(vec![("version".into(), Node::Int(2)), ("ethernets".into(), Node::Map(ethernets))]), 0, &mut out);
+    Some(out)
+}
+
+/// The Secret `<wukong>-cloudinit` the VM's cloud-init volume references, or `None` when the VM
+/// needs no cloud-init ([`needed`]). `ssh_keys` are the public keys read from `sshKeySecret`
+/// (empty when it names none). Labelled and owned like every child, so it is garbage collected
+/// with the Wukong.
+pub fn secret(wukong: &Wukong, plan: &NetworkPlan<'_>, ssh_keys: &[String]) -> Option<Secret> {
+    if !needed(wukong, plan) {
+        return None;
+    }
+    let name = names::name_of(wukong);
+    let mut data = BTreeMap::from([(USER_DATA_KEY.to_string(), ByteString(user_data(wukong, ssh_keys).into_bytes()))]);
+    if let Some(network) = network_data(wukong, plan) {
+        data.insert(NETWORK_DATA_KEY.to_string(), ByteString(network.into_bytes()));
+    }
+    Some(Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(name)),
+            namespace: Some(names::namespace_of(wukong).to_string()),
+            labels: Some(names::child_labels(name, None)),
+            owner_references: names::owner_reference(wukong).map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        data: Some(data),
+        type_: Some("Opaque".to_string()),
+        ..Secret::default()
+    })
+}
+
+/// The SSH public keys held by the Secret named by `sshKeySecret`: every non-empty line of every
+/// value (in key order) that is not a `#` comment, trimmed, each key once. A value may hold one
+/// key or a whole `authorized_keys` file.
+pub fn ssh_keys_from(data: &BTreeMap<String, ByteString>) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for value in data.values() {
+        for line in String::from_utf8_lossy(&value.0).lines() {
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') && !keys.iter().any(|k| k == line) {
+                keys.push(line.to_string());
+            }
+        }
+    }
+    keys
+}
+
+fn mac_match(mac: &str) -> Node {
+    Node::Map(vec![("macaddress".into(), Node::Str(mac.to_ascii_lowercase()))])
+}
+
+/// A YAML document, kept in insertion order.
+enum Node {
+    Str(String),
+    Bool(bool),
+    Int(u32),
+    List(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+/// Writes a block-style YAML node at `indent`. Maps and lists must be non-empty here (callers
+/// never build empty ones; [`emit_value`] writes `[]`/`{}` for safety).
+fn emit(node: &Node, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match node {
+        Node::Map(entries) => {
+            for (k, v) in entries {
+                out.push_str(&pad);
+                out.push_str(&key(k));
+                out.push(':');
+                emit_value(v, indent, out);
+            }
+        }
+        Node::List(items) => {
+            for item in items {
+                match item {
+                    Node::Map(m) if !m.is_empty() => {
+                        let mut inner = String::new();
+                        emit(item, indent + 2, &mut inner);
+                        out.push_str(&pad);
+                        out.push_str("- ");
+                        out.push_str(&inner[indent + 2..]);
+                    }
+                    _ => {
+                        out.push_str(&pad);
+                        out.push('-');
+                        emit_value(item, indent, out);
+                    }
+                }
+            }
+        }
+        scalar => {
+            out.push_str(&pad);
+            out.push_str(&scalar_text(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+/// Writes what follows `key:` or `-`: a scalar on the same line, a collection below.
+fn emit_value(node: &Node, indent: usize, out: &mut String) {
+    match node {
+        Node::List(l) if l.is_empty() => out.push_str(" []\n"),
+        Node::Map(m) if m.is_empty() => out.push_str(" {}\n"),
+        Node::List(_) | Node::Map(_) => {
+            out.push('\n');
+            emit(node, indent + 2, out);
+        }
+        scalar => {
+            out.push(' ');
+            out.push_str(&scalar_text(scalar));
+            out.push('\n');
+        }
+    }
+}
+
+fn scalar_text(node: &Node) -> String {
+    match node {
+        Node::Str(s) => quote(s),
+        Node::Bool(b) => b.to_string(),
+        Node::Int(i) => i.to_string(),
+        Node::List(_) | Node::Map(_) => unreachable!("collections are not scalars"),
+    }
+}
+
+/// A mapping key: plain when it cannot be read as anything but that string, else quoted.
+fn key(k: &str) -> String {
+    let plain = k.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && !matches!(k, "y" | "n" | "yes" | "no" | "true" | "false" | "on" | "off" | "null");
+    if plain { k.to_string() } else { quote(k) }
+}
+
+/// A YAML double-quoted scalar. Besides `"` and `\`, every character a YAML parser could take
+/// for a line break or drop (controls, NEL, LS, PS, BOM) is escaped.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalars_that_yaml_1_1_would_retype_are_quoted() {
+        assert_eq!(quote("12:34:56:00:00:01"), "\"12:34:56:00:00:01\"");
+        assert_eq!(key("on"), "\"on\"");
+        assert_eq!(key("mgmt"), "mgmt");
+        assert_eq!(key("Mgmt"), "\"Mgmt\"");
+        assert_eq!(quote("a\"b\\c\u{2028}\u{7f}"), "\"a\\\"b\\\\c\\u2028\\u007f\"");
+    }
+
+    #[test]
+    fn lists_of_maps_start_on_the_dash() {
+        let mut out = String::new();
+        let route = || Node::Map(vec![("to".into(), Node::Str("x".into())), ("metric".into(), Node::Int(1))]);
+        emit(&Node::Map(vec![("routes".into(), Node::List(vec![route(), route()]))]), 2, &mut out);
+        assert_eq!(out, "  routes:\n    - to: \"x\"\n      metric: 1\n    - to: \"x\"\n      metric: 1\n");
+    }
+}
