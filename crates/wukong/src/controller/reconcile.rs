@@ -79,7 +79,7 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     }
 
     let (vm_status, vmi_status) = kubevirt_status(ctx, wukong, vm_stored).await?;
-    let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref() };
+    let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &[] };
     write_status(ctx, wukong, status::compute(&valid, &decision, &observed, &now)).await?;
     Ok(Action::requeue(ctx.requeue))
 }
