@@ -48,6 +48,8 @@ pub enum Reason {
     Reconciled,
     /// A Secret the spec names does not exist.
     SecretNotFound,
+    /// A Secret with the cloud-init Secret's name exists and is not controlled by this Wukong.
+    SecretConflict,
     /// The API server refused or failed a request; retried with backoff.
     ApiError,
 }
@@ -70,6 +72,7 @@ impl Reason {
             Reason::InvalidSpec => "InvalidSpec",
             Reason::Reconciled => "Reconciled",
             Reason::SecretNotFound => "SecretNotFound",
+            Reason::SecretConflict => "SecretConflict",
             Reason::ApiError => "ApiError",
         }
     }

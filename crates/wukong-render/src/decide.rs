@@ -62,6 +62,8 @@ pub struct Facts {
     pub vm: Presence,
     /// The keys of `sshKeySecret` ([`wanted_ssh_key_secret`] names it).
     pub ssh_keys: SshKeys,
+    /// What exists under the cloud-init Secret's name (`<wukong>-cloudinit`).
+    pub cloud_init_secret: Presence,
 }
 
 /// The controller's settings that shape decisions.
@@ -154,6 +156,16 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
             reason: Reason::VirtualMachineConflict,
             message: format!(
                 "VirtualMachine {vm_name} exists and is not controlled by this Wukong; it is left untouched: rename the Wukong or delete that VirtualMachine"
+            ),
+        })
+    } else if facts.cloud_init_secret == Presence::Foreign && cloudinit::needed(wukong, &plan) {
+        VmAction::Hold(Verdict {
+            ready: false,
+            reason: Reason::SecretConflict,
+            message: format!(
+                "Secret {}/{} exists and is not controlled by this Wukong; it is left untouched and the VM, which would boot with it, is not created: delete that Secret or rename the Wukong",
+                names::namespace_of(wukong),
+                cloudinit::secret_name(names::name_of(wukong))
             ),
         })
     } else if let (Some(secret), SshKeys::SecretNotFound) = (&wukong.spec.ssh_key_secret, &facts.ssh_keys) {

@@ -260,6 +260,7 @@ fn is_warning(reason: &str) -> bool {
         Reason::VirtualMachineConflict,
         Reason::InvalidSpec,
         Reason::SecretNotFound,
+        Reason::SecretConflict,
         Reason::ApiError,
     ]
     .iter()

@@ -37,12 +37,12 @@ spec:
 "#;
 
 #[test]
-fn render_prints_the_nads_then_the_vm_of_every_wukong() {
+fn render_prints_the_nads_the_cloud_init_secret_then_the_vm_of_every_wukong() {
     let out = wukong(&["render", "-f", "examples/web-server-01.yaml"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let kinds: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("kind: ")).collect();
-    assert_eq!(kinds, ["NetworkAttachmentDefinition", "NetworkAttachmentDefinition", "VirtualMachine"]);
+    assert_eq!(kinds, ["NetworkAttachmentDefinition", "NetworkAttachmentDefinition", "Secret", "VirtualMachine"]);
     assert!(stdout.contains("#   k8s.v1.cni.cncf.io/networks: '[{\"name\":\"web-server-01-mgmt-nad\""), "{stdout}");
 }
 
@@ -67,7 +67,7 @@ fn render_json_is_one_list() {
     assert_eq!(list["apiVersion"], "v1");
     assert_eq!(list["kind"], "List");
     let kinds: Vec<&str> = list["items"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["NetworkAttachmentDefinition", "NetworkAttachmentDefinition", "VirtualMachine"]);
+    assert_eq!(kinds, ["NetworkAttachmentDefinition", "NetworkAttachmentDefinition", "Secret", "VirtualMachine"]);
 }
 
 #[test]

@@ -36,6 +36,7 @@ fn facts(valid: &Validated) -> Facts {
         owned_nads: BTreeSet::new(),
         vm: Presence::Absent,
         ssh_keys: SshKeys::NotNamed,
+        cloud_init_secret: Presence::Absent,
     }
 }
 
@@ -343,4 +344,16 @@ fn the_secret_check_comes_after_kubevirt_and_before_the_networks() {
     assert_eq!(held(&d).reason, Reason::SecretNotFound);
     f.kinds.vm = false;
     assert_eq!(held(&decide(&v, &f, &Policy::default())).reason, Reason::KubeVirtNotInstalled);
+}
+
+#[test]
+fn a_foreign_secret_with_the_cloud_init_name_holds_the_vm() {
+    let v = seed();
+    let mut f = facts(&v);
+    f.cloud_init_secret = Presence::Foreign;
+    let d = decide(&v, &f, &Policy::default());
+    assert_eq!(held(&d).reason, Reason::SecretConflict);
+    assert!(held(&d).message.contains("prod/web-cloudinit exists and is not controlled by this Wukong"));
+    assert_eq!(d.apply_secret, None, "never overwritten");
+    assert_eq!(nad_names(&d), ["web-mgmt-nad", "web-data-nad"], "the networks are still reconciled");
 }

@@ -87,10 +87,29 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
     Ok(Output { text, notes })
 }
 
+/// NADs, then the cloud-init Secret, then the VM: the order the controller applies them in.
 fn objects(r: &Rendered) -> Vec<Value> {
     let mut out: Vec<Value> = r.nads.iter().map(|n| serde_json::to_value(n).expect("NAD serializes")).collect();
+    out.extend(r.cloud_init_secret.iter().map(readable_secret));
     out.push(serde_json::to_value(&r.vm).expect("VM serializes"));
     out
+}
+
+/// The cloud-init Secret with its (text) values as `stringData`, so a reader sees the cloud-init
+/// documents; applied, it is the same Secret as the controller's `data`.
+fn readable_secret(secret: &k8s_openapi::api::core::v1::Secret) -> Value {
+    let mut value = serde_json::to_value(secret).expect("Secret serializes");
+    let text: serde_json::Map<String, Value> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), Value::String(String::from_utf8_lossy(&v.0).into_owned())))
+        .collect();
+    if let Some(map) = value.as_object_mut() {
+        map.remove("data");
+        map.insert("stringData".into(), Value::Object(text));
+    }
+    value
 }
 
 fn yaml(rendered: &[Rendered]) -> String {
@@ -98,6 +117,13 @@ fn yaml(rendered: &[Rendered]) -> String {
     for r in rendered {
         for object in objects(r) {
             text.push_str("---\n");
+            if object["kind"] == "Secret"
+                && r.vm.spec.template.spec.volumes.iter().any(|v| v.cloud_init_no_cloud.is_some())
+            {
+                text.push_str(
+                    "# The controller adds the SSH keys of sshKeySecret to userdata; offline there are none.\n",
+                );
+            }
             text.push_str(&serde_saphyr::to_string(&object).expect("objects serialize to YAML"));
         }
         if let Some(a) = &r.launcher_pod_networks {

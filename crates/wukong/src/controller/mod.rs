@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -297,8 +298,23 @@ fn controller(
         // that blocks a generated name going away. nadName may point into other namespaces.
         let nad_scope = if args.nad_namespaces.is_empty() { args.namespace.as_deref() } else { None };
         let api = scoped::<PartialObjectMeta<NetworkAttachmentDefinition>>(client, nad_scope);
-        controller = controller.watches(api, cfg.clone(), move |nad| wukongs_of_nad(&store, &nad));
+        let nad_store = store.clone();
+        controller = controller.watches(api, cfg.clone(), move |nad| wukongs_of_nad(&nad_store, &nad));
     }
+    // The Secrets Wukongs name as sshKeySecret (their keys go into cloud-init) and the
+    // cloud-init Secrets wukong owns; the PVCs behind disks (volume status).
+    let secrets_store = store.clone();
+    controller = controller.watches(
+        scoped::<PartialObjectMeta<Secret>>(client, args.namespace.as_deref()),
+        cfg.clone(),
+        move |secret| wukongs_of_secret(&secrets_store, &secret),
+    );
+    let pvc_store = store.clone();
+    controller = controller.watches(
+        scoped::<PartialObjectMeta<PersistentVolumeClaim>>(client, args.namespace.as_deref()),
+        cfg.clone(),
+        move |pvc| wukongs_of_pvc(&pvc_store, &pvc),
+    );
     if kinds.vmi {
         let api = scoped::<PartialObjectMeta<VirtualMachineInstance>>(client, args.namespace.as_deref());
         controller = controller.watches(api, cfg, |vmi| {
@@ -336,6 +352,33 @@ fn wukongs_of_nad(
                 Some(named) => NadRef::parse(named, &ns) == this,
                 None => ns == namespace && wukong_render::names::nad_name(&w.name_any(), &n.name) == name,
             })
+        })
+        .map(|w| ObjectRef::from_obj(w.as_ref()))
+        .collect()
+}
+
+fn wukongs_of_secret(store: &Store<Wukong>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<Wukong>> {
+    let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else { return Vec::new() };
+    store
+        .state()
+        .iter()
+        .filter(|w| w.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|w| {
+            w.spec.ssh_key_secret.as_deref() == Some(name.as_str())
+                || wukong_render::cloudinit::secret_name(&w.name_any()) == name
+        })
+        .map(|w| ObjectRef::from_obj(w.as_ref()))
+        .collect()
+}
+
+fn wukongs_of_pvc(store: &Store<Wukong>, pvc: &PartialObjectMeta<PersistentVolumeClaim>) -> Vec<ObjectRef<Wukong>> {
+    let (Some(namespace), name) = (pvc.namespace(), pvc.name_any()) else { return Vec::new() };
+    store
+        .state()
+        .iter()
+        .filter(|w| w.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|w| {
+            wukong_render::disks::plan(w).iter().any(|d| d.data_volume(&w.name_any()).as_deref() == Some(name.as_str()))
         })
         .map(|w| ObjectRef::from_obj(w.as_ref()))
         .collect()

@@ -3,15 +3,16 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::nad::NetworkAttachmentDefinition;
 use wukong_api::{Wukong, labels};
-use wukong_render::Validated;
-use wukong_render::decide::{Facts, Presence, wanted_nads};
-use wukong_render::names;
+use wukong_render::decide::{Facts, Presence, SshKeys, wanted_nads, wanted_ssh_key_secret};
+use wukong_render::status::VolumeObservation;
+use wukong_render::{Validated, cloudinit, disks, names};
 
 use super::context::Context;
 use super::error::{Error, Result};
@@ -25,6 +26,8 @@ pub struct Observation {
     pub vm: Option<Value>,
     /// uid of every NAD generated for this Wukong, by name (deletes are conditional on it).
     pub owned_uids: BTreeMap<String, String>,
+    /// The live cloud-init Secret, when controlled by this Wukong, as JSON.
+    pub cloud_init_secret: Option<Value>,
 }
 
 pub fn nad_resource() -> ApiResource {
@@ -37,6 +40,10 @@ pub fn vm_resource() -> ApiResource {
 
 pub fn vmi_resource() -> ApiResource {
     ApiResource::erase::<VirtualMachineInstance>(&())
+}
+
+pub fn secret_resource() -> ApiResource {
+    ApiResource::erase::<Secret>(&())
 }
 
 pub fn dynamic(ctx: &Context, namespace: &str, resource: &ApiResource) -> Api<DynamicObject> {
@@ -98,7 +105,39 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
             vm = live.as_ref().map(to_json).transpose()?;
         }
     }
-    Ok(Observation { facts, nads, vm, owned_uids })
+    // The SSH keys are read at every reconcile (and a change of that Secret triggers one), so
+    // the cloud-init Secret follows them; they are never put into the VM itself.
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    if let Some(name) = wanted_ssh_key_secret(valid) {
+        facts.ssh_keys = match secrets.get_opt(name).await? {
+            Some(secret) => SshKeys::Found(cloudinit::ssh_keys_from(&secret.data.unwrap_or_default())),
+            None => SshKeys::SecretNotFound,
+        };
+    }
+    let live = dynamic(ctx, namespace, &secret_resource()).get_opt(&cloudinit::secret_name(&wukong.name_any())).await?;
+    facts.cloud_init_secret = presence(wukong, live.as_ref());
+    let cloud_init_secret = match facts.cloud_init_secret {
+        Presence::Ours => live.as_ref().map(to_json).transpose()?,
+        _ => None,
+    };
+    Ok(Observation { facts, nads, vm, owned_uids, cloud_init_secret })
+}
+
+/// The PVCs behind the disks' DataVolumes (CDI names a DataVolume's PVC like the DataVolume).
+pub async fn volumes(ctx: &Context, wukong: &Wukong) -> Result<Vec<VolumeObservation>> {
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
+    let mut out = Vec::new();
+    for name in disks::plan(wukong).iter().filter_map(|d| d.data_volume(names::name_of(wukong))) {
+        if let Some(pvc) = pvcs.get_opt(&name).await? {
+            let status = pvc.status.unwrap_or_default();
+            out.push(VolumeObservation {
+                name,
+                bound: status.phase.as_deref() == Some("Bound"),
+                size: status.capacity.and_then(|c| c.get("storage").map(|q| q.0.clone())),
+            });
+        }
+    }
+    Ok(out)
 }
 
 pub fn to_json<T: serde::Serialize>(object: &T) -> Result<Value> {

@@ -22,7 +22,7 @@ use wukong_render::status::{self, Observed};
 use super::apply::{self, Applied};
 use super::context::{Context, FIELD_MANAGER};
 use super::error::{Error, Result};
-use super::observe::{self, dynamic, nad_resource, vm_resource, vmi_resource};
+use super::observe::{self, dynamic, nad_resource, secret_resource, vm_resource, vmi_resource};
 
 pub async fn reconcile(wukong: Arc<Wukong>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile();
@@ -62,6 +62,11 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
         let live = seen.nads.get(&nad.name_any());
         written += usize::from(apply::apply(&nads, nad, live).await? == Applied::Written);
     }
+    if let Some(secret) = &decision.apply_secret {
+        let secrets = dynamic(ctx, namespace, &secret_resource());
+        written +=
+            usize::from(apply::apply(&secrets, secret, seen.cloud_init_secret.as_ref()).await? == Applied::Written);
+    }
     let vm_stored = match &decision.vm {
         VmAction::Apply(vm) => {
             let vms = dynamic(ctx, namespace, &vm_resource());
@@ -79,7 +84,8 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     }
 
     let (vm_status, vmi_status) = kubevirt_status(ctx, wukong, vm_stored).await?;
-    let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &[] };
+    let volumes = observe::volumes(ctx, wukong).await?;
+    let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &volumes };
     write_status(ctx, wukong, status::compute(&valid, &decision, &observed, &now)).await?;
     Ok(Action::requeue(ctx.requeue))
 }

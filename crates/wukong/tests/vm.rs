@@ -1,0 +1,199 @@
+//! A complete VM on the real control plane: disks and cloud-init accepted by KubeVirt's schema,
+//! SSH keys from a Secret (missing, then present, then changed), and what KubeVirt reports
+//! (written here as KubeVirt and CDI would) showing up in the Wukong's status.
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use support::controller::{RunningController, args, start};
+use support::{Cluster, TestNamespace, cluster, wait_for};
+use wukong_api::Wukong;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn install_rbac(c: &Cluster) {
+    for file in ["deploy/namespace.yaml", "deploy/rbac.yaml"] {
+        let out = c
+            .kubectl()
+            .args(["apply", "--server-side", "--field-manager=wukong-install", "-f"])
+            .arg(support::repo_root().join(file))
+            .output()
+            .expect("kubectl runs");
+        assert!(out.status.success(), "kubectl apply {file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+async fn controller_in(c: &Cluster, prefix: &str) -> (TestNamespace, RunningController) {
+    install_rbac(c);
+    let ns = c.namespace(prefix).await;
+    let client = c.service_account_client("wukong-system", "wukong").await;
+    let controller = start(client, args(&ns.name, &[])).await;
+    (ns, controller)
+}
+
+fn full_vm(namespace: &str) -> Value {
+    support::in_namespace(&support::documents("examples/full-vm.yaml")[0], namespace)
+}
+
+fn vms(ns: &TestNamespace) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &kube::discovery::ApiResource::erase::<wukong_api::kubevirt::VirtualMachine>(&()),
+    )
+}
+
+async fn ssh_secret(ns: &TestNamespace, keys: &[(&str, &str)]) {
+    let api: Api<Secret> = ns.api();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": { "name": "db-ssh-keys", "namespace": ns.name },
+        "stringData": keys.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()
+    }))
+    .unwrap();
+    api.patch("db-ssh-keys", &PatchParams::apply("test-user").force(), &Patch::Apply(&secret)).await.unwrap();
+}
+
+async fn user_data(ns: &TestNamespace) -> Option<String> {
+    let api: Api<Secret> = ns.api();
+    let secret = api.get_opt("db-01-cloudinit").await.ok()??;
+    let data = secret.data?;
+    Some(String::from_utf8(data.get("userdata")?.0.clone()).unwrap())
+}
+
+async fn wait_condition(ns: &TestNamespace, type_: &str, reason: &str) -> Wukong {
+    let api: Api<Wukong> = ns.api();
+    wait_for(&format!("{type_} reason {reason}"), WAIT, || async {
+        let w = api.get_opt("db-01").await.ok()??;
+        let c = w.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)?.clone();
+        (c.reason == reason).then_some(w)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn ssh_keys_come_from_their_secret_into_cloud_init_and_follow_it() {
+    let c = cluster();
+    let (ns, controller) = controller_in(c, "sshkeys").await;
+    support::apply_strict(&ns.client, &full_vm(&ns.name)).await;
+
+    // The Secret does not exist yet: a clear condition and no VM.
+    let w = wait_condition(&ns, "VirtualMachineReady", "SecretNotFound").await;
+    let message =
+        &w.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == "VirtualMachineReady").unwrap().message;
+    assert!(
+        message.contains(&format!("Secret {}/db-ssh-keys named by sshKeySecret does not exist", ns.name)),
+        "{message}"
+    );
+    assert!(vms(&ns).get_opt("db-01-vm").await.unwrap().is_none());
+    assert_eq!(user_data(&ns).await, None, "no cloud-init Secret without its keys");
+
+    // It appears: the VM (disks, cloud-init, affinity) passes KubeVirt's schema and the keys
+    // are in the cloud-init Secret, not in the VM.
+    ssh_secret(&ns, &[("admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK1 admin@example")]).await;
+    let vm = wait_for("the VM", WAIT, || async { vms(&ns).get_opt("db-01-vm").await.ok()? }).await;
+    let vm_text = serde_json::to_string(&vm).unwrap();
+    assert!(!vm_text.contains("ssh-ed25519"), "SSH keys must never be inline in the VM");
+    assert!(!vm_text.contains("$6$"), "the password hash stays in the Secret");
+    let volumes = vm.data["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    assert!(volumes.iter().any(|v| v["cloudInitNoCloud"]["secretRef"]["name"] == "db-01-cloudinit"));
+    assert_eq!(vm.data["spec"]["dataVolumeTemplates"].as_array().unwrap().len(), 2);
+    let user = user_data(&ns).await.expect("the cloud-init Secret");
+    assert!(user.contains("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK1 admin@example"), "{user}");
+    let api: Api<Secret> = ns.api();
+    let cloud_init = api.get("db-01-cloudinit").await.unwrap();
+    let owner = &cloud_init.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.controller), ("Wukong", Some(true)));
+
+    // The keys change: the cloud-init Secret follows (the Secret's watch event triggers it).
+    ssh_secret(&ns, &[("admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK2 rotated@example")]).await;
+    wait_for("the rotated key in cloud-init", WAIT, || async {
+        let user = user_data(&ns).await?;
+        (user.contains("rotated@example") && !user.contains("admin@example")).then_some(())
+    })
+    .await;
+    controller.stop().await;
+}
+
+#[tokio::test]
+async fn what_kubevirt_and_cdi_report_shows_up_in_the_wukong_status() {
+    let c = cluster();
+    let (ns, controller) = controller_in(c, "vmistatus").await;
+    ssh_secret(&ns, &[("admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK1 admin@example")]).await;
+    support::apply_strict(&ns.client, &full_vm(&ns.name)).await;
+    let vm = wait_for("the VM", WAIT, || async { vms(&ns).get_opt("db-01-vm").await.ok()? }).await;
+    let interfaces = vm.data["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].as_array().unwrap().clone();
+    let mac_of =
+        |name: &str| interfaces.iter().find(|i| i["name"] == name).unwrap()["macAddress"].as_str().unwrap().to_string();
+
+    // As KubeVirt would: the VM's status, and a running instance with its interfaces (as the
+    // guest agent reports them: IPs with or without prefix, upper-case MACs).
+    vms(&ns)
+        .patch_status(
+            "db-01-vm",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": { "printableStatus": "Running", "ready": true, "created": true } })),
+        )
+        .await
+        .unwrap();
+    let vmi = json!({
+        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": { "name": "db-01-vm", "namespace": ns.name, "labels": { "vm.novasphere.dev/wukong": "db-01" } },
+        "spec": { "domain": { "devices": {} } },
+        "status": {
+            "phase": "Running",
+            "nodeName": "node-a",
+            "interfaces": [
+                { "name": "default", "ipAddress": "10.244.1.7", "mac": mac_of("default"), "interfaceName": "enp1s0" },
+                { "name": "mgmt", "ipAddresses": ["192.168.100.20/24"], "mac": mac_of("mgmt").to_uppercase(), "interfaceName": "enp2s0" },
+                { "name": "storage", "ipAddress": "2001:db8:200::20", "mac": mac_of("storage"), "interfaceName": "enp3s0" }
+            ]
+        }
+    });
+    support::create(&ns.client, &vmi, true).await.unwrap();
+    // As CDI would: the boot disk's PVC, bound.
+    let pvcs: Api<PersistentVolumeClaim> = ns.api();
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": { "name": "db-01-system", "namespace": ns.name },
+        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "30Gi" } } }
+    }))
+    .unwrap();
+    pvcs.create(&PostParams::default(), &pvc).await.unwrap();
+    pvcs.patch_status(
+        "db-01-system",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": { "phase": "Bound", "capacity": { "storage": "32Gi" } } })),
+    )
+    .await
+    .unwrap();
+
+    wait_condition(&ns, "VirtualMachineReady", "VirtualMachineRunning").await;
+    let api: Api<Wukong> = ns.api();
+    let w = wait_for("the bound volume in status", WAIT, || async {
+        let w = api.get_opt("db-01").await.ok()??;
+        w.status.as_ref()?.volumes.iter().any(|v| v.bound == Some(true)).then_some(w)
+    })
+    .await;
+    let status = w.status.unwrap();
+    assert_eq!(status.phase, Some(wukong_api::Phase::Running));
+    assert_eq!(status.node_name.as_deref(), Some("node-a"));
+    let net = |name: &str| status.networks.iter().find(|n| n.name == name).unwrap().clone();
+    assert_eq!(net("mgmt").ip_address.as_deref(), Some("192.168.100.20"));
+    assert_eq!(net("mgmt").mac_address, Some(mac_of("mgmt")));
+    assert_eq!(net("mgmt").interface.as_deref(), Some("enp2s0"));
+    assert_eq!(net("storage").ip_address.as_deref(), Some("2001:db8:200::20"));
+    assert_eq!(net("default").ip_address.as_deref(), Some("10.244.1.7"));
+    let system = status.volumes.iter().find(|v| v.name == "system").unwrap();
+    assert_eq!(
+        (system.pvc_name.as_deref(), system.bound, system.size.as_deref()),
+        (Some("db-01-system"), Some(true), Some("32Gi"))
+    );
+    let data = status.volumes.iter().find(|v| v.name == "data").unwrap();
+    assert_eq!(data.bound, Some(false), "no PVC yet for the data disk");
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Reconciled"));
+    controller.stop().await;
+}
