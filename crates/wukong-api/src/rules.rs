@@ -82,6 +82,43 @@ pub const RULES: &[CelRule] = &[
         "networks that share a bridgeName must use the same vlanId (or none): the bridge CNI turns VLAN filtering on per bridge, so a mix leaves one network untagged; give each VLAN its own bridgeName",
     ),
     rule(
+        "networks.shared-bridge-type",
+        "spec",
+        "!has(self.networks) || self.networks.all(a, self.networks.all(b, a.name == b.name || !has(a.bridgeName) || !has(b.bridgeName) || a.bridgeName != b.bridgeName || !has(a.type) || !has(b.type) || a.type == b.type))",
+        "networks that share a bridgeName must have the same type: a Linux bridge (bridge) and an Open vSwitch bridge (ovs) cannot have the same name on a node; give each its own bridgeName",
+    )
+    .field(".networks"),
+    rule(
+        "networks.unique-addresses",
+        "spec",
+        // IPs are compared through containsIP on a host prefix (see ip.address-host).
+        "!has(self.networks) || self.networks.all(a, !has(a.ipConfig) || !has(a.ipConfig.address) || !isCIDR(a.ipConfig.address) || self.networks.filter(b, has(b.ipConfig) && has(b.ipConfig.address) && isCIDR(b.ipConfig.address) && cidr(b.ipConfig.address).ip().family() == cidr(a.ipConfig.address).ip().family() && cidr(a.ipConfig.address.split('/')[0] + (cidr(a.ipConfig.address).ip().family() == 4 ? '/32' : '/128')).containsIP(cidr(b.ipConfig.address).ip())).size() == 1)",
+        "networks[].ipConfig.address must be unique: two interfaces of one VM cannot have the same IP address; give each network its own address",
+    )
+    .field(".networks"),
+    // Transition rules (UPDATE only). They sit on spec and match networks by name: a VM's
+    // interfaces are named after its networks, so removing, renaming or rebinding a network of a
+    // running VM would orphan the guest's interface. Allowed when the same change stops the VM.
+    // Their messages pick the network by index: the API server estimates the string size of
+    // `list.filter(..)[0].name` as unbounded and refuses the CRD, but not `list[i].name`
+    // (16 = maxItems of networks).
+    rule(
+        "networks.keep-while-running",
+        "spec",
+        "!has(oldSelf.networks) || (has(self.startStrategy) && (has(self.startStrategy.runStrategy) ? self.startStrategy.runStrategy == 'Halted' : (has(self.startStrategy.autoStart) && !self.startStrategy.autoStart))) || oldSelf.networks.all(o, o.name == 'default' || (has(self.networks) && self.networks.exists(n, n.name == o.name)))",
+        "a network of a running VM was removed or renamed, which would orphan the guest's interface: keep the network, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards",
+    )
+    .msg_expr("'network \"' + oldSelf.networks[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].filter(i, i < size(oldSelf.networks) && oldSelf.networks[i].name != 'default' && !(has(self.networks) && self.networks.exists(n, n.name == oldSelf.networks[i].name)))[0]].name + '\" was removed or renamed while the VM is meant to run, which would orphan the guest\\'s interface: keep the network, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards'")
+    .field(".networks"),
+    rule(
+        "networks.keep-type-while-running",
+        "spec",
+        "!has(oldSelf.networks) || !has(self.networks) || (has(self.startStrategy) && (has(self.startStrategy.runStrategy) ? self.startStrategy.runStrategy == 'Halted' : (has(self.startStrategy.autoStart) && !self.startStrategy.autoStart))) || oldSelf.networks.all(o, self.networks.all(n, n.name != o.name || (has(n.type) ? n.type : '') == (has(o.type) ? o.type : '')))",
+        "the type of a network of a running VM changed, which changes how its interface is bound (KubeVirt binding) and would orphan the guest's interface: keep the type, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards",
+    )
+    .msg_expr("'network \"' + oldSelf.networks[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].filter(i, i < size(oldSelf.networks) && self.networks.exists(n, n.name == oldSelf.networks[i].name && (has(n.type) ? n.type : '') != (has(oldSelf.networks[i].type) ? oldSelf.networks[i].type : '')))[0]].name + '\": type changed while the VM is meant to run, which changes how its interface is bound (KubeVirt binding) and would orphan the guest\\'s interface: keep the type, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards'")
+    .field(".networks"),
+    rule(
         "disks.unique-names",
         "spec",
         "!has(self.disks) || self.disks.all(a, self.disks.exists_one(b, b.name == a.name))",
@@ -197,6 +234,14 @@ pub const RULES: &[CelRule] = &[
     .msg_expr("'network \"' + self.name + '\": mtu is not set per virtual function: set the MTU on the SR-IOV physical function and remove mtu'")
     .field(".mtu"),
     rule(
+        "network.mtu-ipv6",
+        "spec.networks[]",
+        "!has(self.mtu) || !has(self.ipConfig) || !has(self.ipConfig.address) || !isCIDR(self.ipConfig.address) || cidr(self.ipConfig.address).ip().family() != 6 || self.mtu >= 1280",
+        "mtu must be at least 1280 on a network with an IPv6 address (the minimum MTU of IPv6, RFC 8200): raise mtu to 1280 or more, or remove it",
+    )
+    .msg_expr("'network \"' + self.name + '\": mtu must be at least 1280 on a network with an IPv6 address (the minimum MTU of IPv6, RFC 8200): raise mtu to 1280 or more, or remove it'")
+    .field(".mtu"),
+    rule(
         "network.nad-name-excludes-generation",
         "spec.networks[]",
         "!has(self.nadName) || (!has(self.vlanId) && !has(self.bridgeName) && !has(self.master) && !has(self.resourceName) && !has(self.mtu))",
@@ -257,6 +302,12 @@ pub const RULES: &[CelRule] = &[
         "spec.networks[].macAddress",
         "self != '00:00:00:00:00:00'",
         "macAddress 00:00:00:00:00:00 is not a usable address: use a unicast address, e.g. 02:00:00:00:00:01",
+    ),
+    rule(
+        "network.mac-kubevirt-reserved",
+        "spec.networks[].macAddress",
+        "self != '02:00:00:00:00:00'",
+        "macAddress 02:00:00:00:00:00 is reserved by KubeVirt for the pod network's masquerade interface: use another unicast address, e.g. 02:00:00:00:00:01",
     ),
     // ---- networks[].ipConfig -----------------------------------------------------------
     rule(
@@ -319,6 +370,13 @@ pub const RULES: &[CelRule] = &[
         "spec.networks[].ipConfig.dnsServers",
         "self.all(s, isIP(s))",
         "ipConfig.dnsServers must be IP addresses, e.g. 192.168.100.2 or 2001:db8::53",
+    ),
+    rule(
+        "ip.dns-servers-unique",
+        "spec.networks[].ipConfig.dnsServers",
+        // IPs are compared through containsIP on a host prefix (see ip.address-host).
+        "self.all(a, !isIP(a) || self.filter(b, isIP(b) && ip(b).family() == ip(a).family() && cidr(a + (ip(a).family() == 4 ? '/32' : '/128')).containsIP(b)).size() == 1)",
+        "ipConfig.dnsServers must not list a server twice: remove the duplicate",
     ),
     // ---- disks[] -----------------------------------------------------------------------
     rule(

@@ -74,7 +74,10 @@ pub fn validate_object(object: &Value) -> Result<Wukong, Invalid> {
     validate_object_update(object, None)
 }
 
-/// As [`validate_object`], for an update from `old` (transition rules apply).
+/// As [`validate_object`], for an update from `old`: transition rules apply, and as at the API
+/// server (CRD validation ratcheting, Kubernetes ≥ 1.30) an error in a part of the object the
+/// update leaves unchanged is not reported, so a Wukong stored under older, looser rules can
+/// still be edited elsewhere.
 pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wukong, Invalid> {
     let invalid = |errors| Invalid { wukong: identity(object), errors };
     let mut errors = envelope(object);
@@ -83,17 +86,33 @@ pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wuk
     }
     CEL.with(|(validator, compiled, schema)| {
         let admitted = admitted_part(object);
-        let mut found = Vec::new();
+        let admitted_old = old.map(admitted_part);
+        // The name of an update is the stored one: its checks were made at creation.
+        let mut found = if old.is_none() { metadata_name(object) } else { Vec::new() };
         structural::check(schema, &admitted, "", &mut found);
+        if let Some(old) = &admitted_old {
+            // Unknown fields and duplicate keys are refused whatever the old object held.
+            found.retain(|(_, e)| {
+                e.detail.starts_with("unknown field")
+                    || e.detail.starts_with("Duplicate value")
+                    || !unchanged(schema, &admitted, old, &e.field)
+            });
+        }
         let blocking = found.iter().any(|(k, _)| *k == structural::Kind::Blocking);
         errors.extend(found.into_iter().map(|(_, e)| e));
         if blocking {
             errors.push(FieldError::new("", BLOCKED.into()));
-        } else if let Err(failed) = validator.validate_compiled(compiled, &admitted, old.map(admitted_part).as_ref()) {
+        } else if let Err(failed) = validator.validate_compiled(compiled, &admitted, admitted_old.as_ref()) {
             for e in failed.iter() {
+                let at = rule_node(&e.rule, &e.field_path);
+                if let Some(old) = &admitted_old
+                    && !e.rule.contains("oldSelf")
+                    && unchanged(schema, &admitted, old, &node_path(at, &e.field_path))
+                {
+                    continue;
+                }
                 // The API server reports the type of the node the rule is written on, even when
                 // fieldPath points the error at a child.
-                let at = wukong_api::rules::RULES.iter().find(|r| r.rule == e.rule).map_or("", |r| r.at);
                 let node = node_type(schema, at);
                 errors.push(FieldError::new(&e.field_path, format!("Invalid value: \"{node}\": {}", e.message)));
             }
@@ -128,16 +147,119 @@ fn envelope(object: &Value) -> Vec<FieldError> {
         None | Some("") => {
             errors.push(FieldError::new("metadata.name", "Required value: name or generateName is required".into()))
         }
-        Some(name) if name.len() > wukong_api::crd::MAX_NAME_LENGTH => errors.push(FieldError::new(
-            "metadata.name",
-            format!("Too long: may not be more than {} bytes", wukong_api::crd::MAX_NAME_LENGTH),
-        )),
         Some(_) => {}
     }
     if !object.get("spec").is_some_and(Value::is_object) {
         errors.push(FieldError::new("spec", "Required value".into()));
     }
     errors
+}
+
+const DNS1123_SUBDOMAIN: &str = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+
+/// The API server's checks of `metadata.name` (present): its own object-meta validation (a
+/// DNS-1123 subdomain, in its words; not blocking) and the CRD schema's `maxLength` (blocking).
+fn metadata_name(object: &Value) -> Vec<(structural::Kind, FieldError)> {
+    let mut errors = Vec::new();
+    let Some(name) = object.pointer("/metadata/name").and_then(Value::as_str) else { return errors };
+    let invalid = |detail: &str| FieldError::new("metadata.name", format!("Invalid value: {name:?}: {detail}"));
+    if name.len() > 253 {
+        errors.push((structural::Kind::NonBlocking, invalid("must be no more than 253 characters")));
+    }
+    let subdomain = regex::Regex::new(&format!("^{DNS1123_SUBDOMAIN}$")).expect("the subdomain regex compiles");
+    if !subdomain.is_match(name) {
+        errors.push((
+            structural::Kind::NonBlocking,
+            invalid(&format!(
+                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '{DNS1123_SUBDOMAIN}')"
+            )),
+        ));
+    }
+    if name.chars().count() > wukong_api::crd::MAX_NAME_LENGTH {
+        errors.push((
+            structural::Kind::Blocking,
+            FieldError::new(
+                "metadata.name",
+                format!("Too long: may not be more than {} bytes", wukong_api::crd::MAX_NAME_LENGTH),
+            ),
+        ));
+    }
+    errors
+}
+
+/// Where (`spec.networks[].ipConfig`) the rule of a CEL error is written: rules that share an
+/// expression are told apart by the error's path, list indices dropped.
+fn rule_node(rule: &str, field_path: &str) -> &'static str {
+    let path = without_indices(field_path);
+    let candidates = || wukong_api::rules::RULES.iter().filter(|r| r.rule == rule);
+    candidates()
+        .find(|r| format!("{}{}", r.at, r.field_path.unwrap_or("")).trim_start_matches('.') == path)
+        .or_else(|| candidates().next())
+        .map_or("", |r| r.at)
+}
+
+/// `spec.networks[0].ipConfig.address` → `spec.networks[].ipConfig.address`.
+fn without_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The path of the node a rule written at `at` was evaluated on, from the error's path (which
+/// `fieldPath` may extend): as many steps of `field_path` as `at` has.
+fn node_path(at: &str, field_path: &str) -> String {
+    let steps = at.split('.').filter(|s| !s.is_empty()).count();
+    field_path.split('.').take(steps).collect::<Vec<_>>().join(".")
+}
+
+/// Whether the node at `path` (`spec.networks[1].ipConfig`) is the same in `new` and `old`, list
+/// items of a list-map paired by key as the API server pairs them; items of other lists cannot
+/// be paired, so they never count as unchanged.
+fn unchanged(schema: &Value, new: &Value, old: &Value, path: &str) -> bool {
+    let mut at = (schema, new, old);
+    for step in path.split('.').filter(|s| !s.is_empty()) {
+        let (name, index) = match step.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (step, None),
+        };
+        let (Some(s), Some(n), Some(o)) =
+            (at.0.pointer(&format!("/properties/{name}")), at.1.get(name), at.2.get(name))
+        else {
+            return false;
+        };
+        at = (s, n, o);
+        if let Some(i) = index {
+            if at.0.get("x-kubernetes-list-type").and_then(Value::as_str) != Some("map") {
+                return false;
+            }
+            let keys: Vec<&str> =
+                at.0.get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map_or_else(Vec::new, |k| k.iter().filter_map(Value::as_str).collect());
+            let (Some(items), Some(item), Some(old_items)) = (at.0.get("items"), at.1.get(i), at.2.as_array()) else {
+                return false;
+            };
+            let Some(old_item) = old_items.iter().find(|o| keys.iter().all(|k| o.get(*k) == item.get(*k))) else {
+                return false;
+            };
+            at = (items, item, old_item);
+        }
+    }
+    at.1 == at.2
 }
 
 /// What admission validates: the object without `status` (a status subresource ignores it on

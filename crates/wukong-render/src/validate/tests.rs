@@ -54,6 +54,9 @@ struct Case {
     good: Vec<(&'static str, Value)>,
     message: &'static str,
     field: &'static str,
+    /// For a transition rule: the edits of `base()` that give the old object; `bad` and `good`
+    /// are then updates from it.
+    old: Option<Vec<(&'static str, Value)>>,
 }
 
 fn case(
@@ -63,7 +66,22 @@ fn case(
     bad: Vec<(&'static str, Value)>,
     good: Vec<(&'static str, Value)>,
 ) -> Case {
-    Case { rule, bad, good, message, field }
+    Case { rule, bad, good, message, field, old: None }
+}
+
+impl Case {
+    /// Makes the case an update from `base()` with `old` edits (for transition rules).
+    fn updating(mut self, old: Vec<(&'static str, Value)>) -> Self {
+        self.old = Some(old);
+        self
+    }
+
+    fn validate(&self, edits: &[(&'static str, Value)]) -> Result<Wukong, Invalid> {
+        match &self.old {
+            Some(old) => validate_object_update(&with(edits), Some(&with(old))),
+            None => validate_object(&with(edits)),
+        }
+    }
 }
 
 fn net(v: Value) -> Vec<(&'static str, Value)> {
@@ -134,6 +152,84 @@ fn cases() -> Vec<Case> {
                 ("/spec/networks/1", json!({"name": "data", "type": "bridge", "bridgeName": "br0", "vlanId": 100})),
             ],
         ),
+        case(
+            "networks.shared-bridge-type",
+            "spec.networks",
+            "networks that share a bridgeName must have the same type",
+            vec![
+                ("/spec/networks/0/bridgeName", json!("br0")),
+                ("/spec/networks/1", json!({"name": "data", "type": "ovs", "bridgeName": "br0", "vlanId": 100})),
+            ],
+            vec![
+                ("/spec/networks/0/bridgeName", json!("br0")),
+                ("/spec/networks/1", json!({"name": "data", "type": "ovs", "bridgeName": "br1", "vlanId": 100})),
+            ],
+        ),
+        case(
+            "networks.unique-addresses",
+            "spec.networks",
+            "networks[].ipConfig.address must be unique",
+            vec![(
+                "/spec/networks/1",
+                json!({"name": "data", "type": "bridge", "ipConfig": {"mode": "static", "address": "192.168.100.10/16"}}),
+            )],
+            vec![(
+                "/spec/networks/1",
+                json!({"name": "data", "type": "bridge", "ipConfig": {"mode": "static", "address": "192.168.100.11/24"}}),
+            )],
+        ),
+        case(
+            "networks.unique-addresses",
+            "spec.networks",
+            "networks[].ipConfig.address must be unique",
+            vec![
+                ("/spec/networks/0/ipConfig", json!({"mode": "static", "address": "2001:db8::10/64"})),
+                (
+                    "/spec/networks/1",
+                    json!({"name": "data", "type": "bridge", "ipConfig": {"mode": "static", "address": "2001:DB8:0::10/64"}}),
+                ),
+            ],
+            vec![
+                ("/spec/networks/0/ipConfig", json!({"mode": "static", "address": "2001:db8::10/64"})),
+                (
+                    "/spec/networks/1",
+                    json!({"name": "data", "type": "bridge", "ipConfig": {"mode": "static", "address": "192.168.100.10/24"}}),
+                ),
+            ],
+        ),
+        case(
+            "networks.keep-while-running",
+            "spec.networks",
+            "network \"data\" was removed or renamed while the VM is meant to run",
+            vec![("/spec/networks/1", json!({"name": "data2", "type": "bridge"}))],
+            vec![
+                ("/spec/networks/1", json!({"name": "data2", "type": "bridge"})),
+                ("/spec/startStrategy", json!({"runStrategy": "Halted"})),
+            ],
+        )
+        .updating(vec![("/spec/networks/1", json!({"name": "data", "type": "bridge"}))]),
+        case(
+            "networks.keep-while-running",
+            "spec.networks",
+            "network \"data\" was removed or renamed while the VM is meant to run",
+            vec![("/spec/startStrategy", json!({"runStrategy": "Always", "autoStart": false}))],
+            vec![("/spec/startStrategy", json!({"autoStart": false}))],
+        )
+        .updating(vec![
+            ("/spec/networks/1", json!({"name": "data", "type": "bridge"})),
+            ("/spec/networks/2", json!({"name": "default"})),
+        ]),
+        case(
+            "networks.keep-type-while-running",
+            "spec.networks",
+            "network \"data\": type changed while the VM is meant to run",
+            vec![("/spec/networks/1", json!({"name": "data", "type": "ovs"}))],
+            vec![
+                ("/spec/networks/1", json!({"name": "data", "type": "ovs"})),
+                ("/spec/startStrategy", json!({"autoStart": false})),
+            ],
+        )
+        .updating(vec![("/spec/networks/1", json!({"name": "data", "type": "bridge"}))]),
         case(
             "disks.unique-names",
             "spec",
@@ -259,6 +355,29 @@ fn cases() -> Vec<Case> {
             net(json!({"name": "fast", "type": "bridge", "mtu": 9000})),
         ),
         case(
+            "network.mtu-ipv6",
+            "spec.networks[0].mtu",
+            "network \"mgmt\": mtu must be at least 1280 on a network with an IPv6 address",
+            vec![
+                ("/spec/networks/0/mtu", json!(1279)),
+                ("/spec/networks/0/ipConfig", json!({"mode": "static", "address": "2001:db8::10/64"})),
+            ],
+            vec![
+                ("/spec/networks/0/mtu", json!(1280)),
+                ("/spec/networks/0/ipConfig", json!({"mode": "static", "address": "2001:db8::10/64"})),
+            ],
+        ),
+        case(
+            "network.mtu-ipv6",
+            "spec.networks[0].mtu",
+            "mtu must be at least 1280 on a network with an IPv6 address",
+            vec![
+                ("/spec/networks/0/mtu", json!(576)),
+                ("/spec/networks/0/ipConfig", json!({"mode": "static", "address": "2001:db8::10/64"})),
+            ],
+            vec![("/spec/networks/0/mtu", json!(576))],
+        ),
+        case(
             "network.nad-name-excludes-generation",
             "spec.networks[0].nadName",
             "nadName uses an existing NetworkAttachmentDefinition as it is",
@@ -334,6 +453,13 @@ fn cases() -> Vec<Case> {
             "macAddress 00:00:00:00:00:00 is not a usable address",
             vec![("/spec/networks/0/macAddress", json!("00:00:00:00:00:00"))],
             vec![("/spec/networks/0/macAddress", json!("00:00:00:00:00:01"))],
+        ),
+        case(
+            "network.mac-kubevirt-reserved",
+            "spec.networks[0].macAddress",
+            "macAddress 02:00:00:00:00:00 is reserved by KubeVirt",
+            vec![("/spec/networks/0/macAddress", json!("02:00:00:00:00:00"))],
+            vec![("/spec/networks/0/macAddress", json!("02:00:00:00:00:10"))],
         ),
         case(
             "ip.static-needs-address",
@@ -413,6 +539,20 @@ fn cases() -> Vec<Case> {
             vec![("/spec/networks/0/ipConfig/dnsServers", json!(["8.8.8.8", "2001:4860:4860::8888"]))],
         ),
         case(
+            "ip.dns-servers-unique",
+            "spec.networks[0].ipConfig.dnsServers",
+            "ipConfig.dnsServers must not list a server twice",
+            vec![("/spec/networks/0/ipConfig/dnsServers", json!(["192.168.100.2", "8.8.8.8", "192.168.100.2"]))],
+            vec![("/spec/networks/0/ipConfig/dnsServers", json!(["192.168.100.2", "192.168.100.3"]))],
+        ),
+        case(
+            "ip.dns-servers-unique",
+            "spec.networks[0].ipConfig.dnsServers",
+            "ipConfig.dnsServers must not list a server twice",
+            vec![("/spec/networks/0/ipConfig/dnsServers", json!(["2001:db8::53", "2001:DB8:0:0::53"]))],
+            vec![("/spec/networks/0/ipConfig/dnsServers", json!(["2001:db8::53", "2001:db8::54"]))],
+        ),
+        case(
             "disk.name",
             "spec.disks[0].name",
             "disks[].name must be a DNS-1123 label",
@@ -465,7 +605,7 @@ fn the_base_manifest_is_valid() {
 #[test]
 fn every_rule_refuses_its_failing_case_and_admits_its_passing_case() {
     for c in cases() {
-        let bad = messages(validate_object(&with(&c.bad)));
+        let bad = messages(c.validate(&c.bad));
         assert!(
             bad.iter().any(|e| e.field == c.field && e.detail.contains(c.message)),
             "rule {}: expected {:?} at {:?}, got {bad:#?}",
@@ -473,7 +613,7 @@ fn every_rule_refuses_its_failing_case_and_admits_its_passing_case() {
             c.message,
             c.field
         );
-        let good = messages(validate_object(&with(&c.good)));
+        let good = messages(c.validate(&c.good));
         assert_eq!(good, vec![], "rule {}: the passing case was refused", c.rule);
     }
 }
@@ -597,9 +737,66 @@ fn derived_macs_never_collide_with_a_given_one() {
 
 #[test]
 fn names_longer_than_60_are_refused_because_the_vm_adds_a_suffix() {
+    // As at the API server: the schema's maxLength blocks the CEL rules.
     let errors = messages(validate_object(&with(&[("/metadata/name", json!("a".repeat(61)))])));
-    assert_eq!(errors, vec![FieldError::new("metadata.name", "Too long: may not be more than 60 bytes".into())]);
+    assert_eq!(
+        errors,
+        vec![
+            FieldError::new("metadata.name", "Too long: may not be more than 60 bytes".into()),
+            FieldError::new("", BLOCKED.into())
+        ]
+    );
     assert_eq!(messages(validate_object(&with(&[("/metadata/name", json!("a".repeat(60)))]))), vec![]);
+}
+
+#[test]
+fn a_name_that_is_no_dns_subdomain_gets_the_api_servers_own_line_too() {
+    let errors = messages(validate_object(&with(&[("/metadata/name", json!("Web_Server"))])));
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        vec![
+            r#"metadata.name: Invalid value: "Web_Server": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"#,
+            "Invalid value: \"object\": metadata.name must be a DNS-1123 label of at most 60 characters, because the VM is named <name>-vm: use lowercase letters, digits and '-'",
+        ]
+    );
+}
+
+#[test]
+fn transition_rules_apply_to_updates_only() {
+    let old = with(&[("/spec/networks/1", json!({"name": "data", "type": "bridge"}))]);
+    let renamed = with(&[("/spec/networks/1", json!({"name": "data2", "type": "bridge"}))]);
+    assert_eq!(messages(validate_object(&renamed)), vec![], "a create has no old networks to orphan");
+    let errors = messages(validate_object_update(&renamed, Some(&old)));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].field, "spec.networks");
+    assert!(errors[0].detail.starts_with("Invalid value: \"object\": network \"data\" was removed or renamed"));
+    // An unchanged spec is always a valid update.
+    assert_eq!(messages(validate_object_update(&old, Some(&old))), vec![]);
+}
+
+#[test]
+fn an_update_is_not_refused_for_what_it_leaves_unchanged_as_the_api_server_ratchets() {
+    // Stored under older, looser rules: a static network without address, a too-long bridge name.
+    let old = with(&[
+        ("/spec/networks/0/ipConfig/address", Value::Null),
+        ("/spec/networks/1", json!({"name": "data", "type": "bridge", "bridgeName": "br-0123456789abc"})),
+    ]);
+    assert_eq!(messages(validate_object(&old)).len(), 2);
+    let mut new = old.clone();
+    new["spec"]["cpu"] = json!(4);
+    assert_eq!(messages(validate_object_update(&new, Some(&old))), vec![], "only cpu changed");
+    // The network list reordered: items are paired by name, not by index.
+    new["spec"]["networks"].as_array_mut().unwrap().reverse();
+    assert_eq!(messages(validate_object_update(&new, Some(&old))), vec![]);
+    // Ratcheting is per node: a change beside the ipConfig leaves its rules ratcheted ...
+    new["spec"]["networks"][1]["vlanId"] = json!(101);
+    assert_eq!(messages(validate_object_update(&new, Some(&old))), vec![]);
+    // ... a change inside checks it again, while the untouched bridge name still is not.
+    new["spec"]["networks"][1]["ipConfig"]["dnsServers"] = json!(["192.168.100.2"]);
+    let errors = messages(validate_object_update(&new, Some(&old)));
+    let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["spec.networks[1].ipConfig.address"], "{errors:#?}");
 }
 
 #[test]
