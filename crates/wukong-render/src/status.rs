@@ -231,19 +231,26 @@ pub struct Transition {
 }
 
 /// The events one status change deserves: one per condition whose status or reason changed,
-/// and only one per reason (Ready repeats the reason of the condition that holds it back).
+/// and only one per reason (Ready repeats the reason of the condition that holds it back). The
+/// event of a reason carries the message of the last condition with it: Ready's, which for
+/// InvalidSpec is the one that says what to fix.
 pub fn transitions(previous: Option<&WukongStatus>, next: &WukongStatus) -> Vec<Transition> {
     let before = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
     let mut out: Vec<Transition> = Vec::new();
     for c in &next.conditions {
         let changed = !before.iter().any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason);
-        if changed && !out.iter().any(|t| t.reason == c.reason) {
-            out.push(Transition {
-                condition: c.type_.clone(),
-                reason: c.reason.clone(),
-                message: c.message.clone(),
-                warning: is_warning(&c.reason),
-            });
+        if !changed {
+            continue;
+        }
+        let transition = Transition {
+            condition: c.type_.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+            warning: is_warning(&c.reason),
+        };
+        match out.iter_mut().find(|t| t.reason == c.reason) {
+            Some(earlier) => earlier.message = transition.message,
+            None => out.push(transition),
         }
     }
     out

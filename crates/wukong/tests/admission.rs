@@ -535,6 +535,10 @@ async fn the_controller_reports_invalid_spec_for_a_wukong_a_looser_crd_let_in_an
         warnings.iter().any(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("legacy-vm")),
         "no Warning event InvalidSpec about legacy-vm: {warnings:#?}"
     );
+    assert!(
+        warnings.iter().any(|e| e.note.as_deref().is_some_and(|n| n.contains(rule))),
+        "the InvalidSpec event says what to fix: {warnings:#?}"
+    );
 
     // Today's CRD is installed. The stored Wukong stays invalid; an edit that leaves the broken
     // network alone is accepted (the API server ratchets), and the offline validator agrees.

@@ -159,6 +159,7 @@ fn an_invalid_spec_is_an_error_with_the_reasons_and_one_event() {
     let events = transitions(Some(&before), &s);
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(events[0].warning);
+    assert_eq!(events[0].message, "spec.networks[0]: type is required", "the event says what to fix");
     // Seen again unchanged: the same status, no event.
     w.status = Some(s.clone());
     assert_eq!(invalid(&w, &bad, &at(99)), s);
