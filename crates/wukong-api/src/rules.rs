@@ -411,4 +411,24 @@ pub const RULES: &[CelRule] = &[
         "self.matches('^[a-z_][a-z0-9_-]*$')",
         "cloudInitUser.name must be a Linux user name: lowercase letters, digits, '_' and '-', not starting with a digit (e.g. ubuntu)",
     ),
+    // ---- issue 7: disks and cloud-init ----
+    rule(
+        "disk.name-reserved",
+        "spec.disks[].name",
+        "self != 'cloudinit'",
+        "disks[].name cloudinit is reserved for the cloud-init disk wukong adds to the VM: give the disk another name",
+    ),
+    // A transition rule on `spec`, not on `spec.disks[]`: the API server correlates list-map
+    // items with oldSelf by key, but kube's client-side CEL only by index, so the rule pairs the
+    // disks by name itself. Sizes that are no quantity are another rule's concern.
+    rule(
+        "disks.size-no-shrink",
+        "spec",
+        "!has(self.disks) || !has(oldSelf.disks) || self.disks.all(d, !has(d.size) || !isQuantity(d.size) || oldSelf.disks.all(o, o.name != d.name || !has(o.size) || !isQuantity(o.size) || quantity(d.size).compareTo(quantity(o.size)) >= 0))",
+        "disks[].size cannot shrink: a volume cannot be made smaller; keep the disk's previous size or more",
+    )
+    // The first shrunk disk, found by index: an element taken from `filter()` loses the schema's
+    // maxLength and the API server then estimates the message's cost as unbounded.
+    .msg_expr("'disks[].size cannot shrink: a volume cannot be made smaller; disk \"' + oldSelf.disks[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].filter(i, i < size(oldSelf.disks) && has(oldSelf.disks[i].size) && isQuantity(oldSelf.disks[i].size) && self.disks.exists(d, d.name == oldSelf.disks[i].name && has(d.size) && isQuantity(d.size) && quantity(d.size).compareTo(quantity(oldSelf.disks[i].size)) < 0))[0]].name + '\": keep ' + oldSelf.disks[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].filter(i, i < size(oldSelf.disks) && has(oldSelf.disks[i].size) && isQuantity(oldSelf.disks[i].size) && self.disks.exists(d, d.name == oldSelf.disks[i].name && has(d.size) && isQuantity(d.size) && quantity(d.size).compareTo(quantity(oldSelf.disks[i].size)) < 0))[0]].size + ' or more'")
+    .field(".disks"),
 ];

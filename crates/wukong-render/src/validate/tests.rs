@@ -587,6 +587,43 @@ fn cases() -> Vec<Case> {
             vec![("/spec/cloudInitUser", json!({"name": "1root"}))],
             vec![("/spec/cloudInitUser", json!({"name": "_svc-1"}))],
         ),
+        // ---- issue 7: disks and cloud-init ----
+        case(
+            "disk.name-reserved",
+            "spec.disks[0].name",
+            "disks[].name cloudinit is reserved for the cloud-init disk",
+            vec![("/spec/disks/0/name", json!("cloudinit"))],
+            vec![("/spec/disks/0/name", json!("cloud-init"))],
+        ),
+        case(
+            "disks.size-no-shrink",
+            "spec.disks",
+            "disks[].size cannot shrink: a volume cannot be made smaller; disk \"data\": keep 20Gi or more",
+            vec![("/spec/disks/1", json!({"name": "data", "size": "19Gi"}))],
+            vec![("/spec/disks/1", json!({"name": "data", "size": "20480Mi"}))],
+        )
+        .updating(vec![("/spec/disks/1", json!({"name": "data", "size": "20Gi"}))]),
+        // Disks are paired by name, not by position.
+        case(
+            "disks.size-no-shrink",
+            "spec.disks",
+            "disk \"data\": keep 1Ti or more",
+            vec![
+                ("/spec/disks/0", json!({"name": "data", "size": "1000Gi"})),
+                (
+                    "/spec/disks/1",
+                    json!({"name": "system", "boot": true, "image": "docker://quay.io/containerdisks/ubuntu:22.04"}),
+                ),
+            ],
+            vec![
+                ("/spec/disks/0", json!({"name": "data", "size": "2Ti"})),
+                (
+                    "/spec/disks/1",
+                    json!({"name": "system", "boot": true, "image": "docker://quay.io/containerdisks/ubuntu:22.04"}),
+                ),
+            ],
+        )
+        .updating(vec![("/spec/disks/1", json!({"name": "data", "size": "1Ti"}))]),
     ]
 }
 
