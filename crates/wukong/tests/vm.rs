@@ -154,11 +154,19 @@ async fn what_kubevirt_and_cdi_report_shows_up_in_the_wukong_status() {
         }
     });
     support::create(&ns.client, &vmi, true).await.unwrap();
-    // As CDI would: the boot disk's PVC, bound.
+    // As CDI would: the boot disk's PVC, bound, of a class that allows expansion.
+    let classes: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(ns.client.clone());
+    let class = json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": { "name": "fast-ssd" }, "provisioner": "example.invalid/ssd", "allowVolumeExpansion": true
+    });
+    classes.patch("fast-ssd", &PatchParams::apply("test-user").force(), &Patch::Apply(&class)).await.unwrap();
     let pvcs: Api<PersistentVolumeClaim> = ns.api();
     let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
         "metadata": { "name": "db-01-system", "namespace": ns.name },
-        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "30Gi" } } }
+        "spec": { "accessModes": ["ReadWriteOnce"], "storageClassName": "fast-ssd",
+                  "volumeName": format!("pv-{}-system", ns.name),
+                  "resources": { "requests": { "storage": "30Gi" } } }
     }))
     .unwrap();
     pvcs.create(&PostParams::default(), &pvc).await.unwrap();
@@ -195,5 +203,16 @@ async fn what_kubevirt_and_cdi_report_shows_up_in_the_wukong_status() {
     assert_eq!(data.bound, Some(false), "no PVC yet for the data disk");
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Reconciled"));
+
+    // The boot disk grows: the PVC is asked for the new size (CDI sized it only once).
+    let mut grown = full_vm(&ns.name);
+    grown["spec"]["disks"][0]["size"] = json!("40Gi");
+    support::apply_strict(&ns.client, &grown).await;
+    wait_for("the PVC to request 40Gi", WAIT, || async {
+        let pvc = pvcs.get("db-01-system").await.ok()?;
+        let storage = pvc.spec?.resources?.requests?.get("storage")?.0.clone();
+        (storage == "40Gi").then_some(())
+    })
+    .await;
     controller.stop().await;
 }

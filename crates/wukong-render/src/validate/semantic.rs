@@ -7,13 +7,15 @@ use wukong_api::Wukong;
 use super::FieldError;
 use crate::mac;
 
-/// The MACs wukong derives for networks without `macAddress` must not collide with each other
-/// or with a MAC the user gave (SHA-256 is not available in CEL).
+/// The MACs wukong derives (for networks without `macAddress`, and for the pod network's
+/// interface when cloud-init configures it) must not collide with each other or with a MAC the
+/// user gave (SHA-256 is not available in CEL).
 pub(super) fn check(wukong: &Wukong) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     let namespace = crate::names::namespace_of(wukong);
     let name = crate::names::name_of(wukong);
+    let pod = mac::derive(namespace, name, crate::names::POD_NETWORK).to_string();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::from([(pod, crate::names::POD_NETWORK)]);
     for (i, net) in wukong.spec.networks.iter().enumerate() {
         if net.name == crate::names::POD_NETWORK {
             continue;

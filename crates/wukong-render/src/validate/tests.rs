@@ -837,6 +837,14 @@ fn an_update_is_not_refused_for_what_it_leaves_unchanged_as_the_api_server_ratch
 }
 
 #[test]
+fn a_given_mac_may_not_be_the_one_derived_for_the_pod_interface() {
+    let pod = crate::mac::derive("ns1", "vm1", "default").to_string();
+    let errors = messages(validate_object(&with(&[("/spec/networks/0/macAddress", json!(pod))])));
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].detail.contains("networks \"default\" and \"mgmt\" would share MAC"), "{errors:#?}");
+}
+
+#[test]
 fn the_envelope_must_be_a_wukong() {
     let mut v = base();
     v["kind"] = json!("VirtualMachine");

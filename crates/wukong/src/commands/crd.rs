@@ -8,6 +8,8 @@ pub fn yaml() -> String {
 }
 
 pub fn run() -> ExitCode {
-    print!("{}", yaml());
+    use std::io::Write;
+    // A closed pipe (`wukong crd | head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(yaml().as_bytes());
     ExitCode::SUCCESS
 }

@@ -25,7 +25,9 @@ pub fn run(args: &RenderArgs) -> ExitCode {
             for note in &out.notes {
                 eprintln!("note: {note}");
             }
-            print!("{}", out.text);
+            // A closed pipe (`wukong render ... | head`) is not an error worth a panic.
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(out.text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(errors) => {

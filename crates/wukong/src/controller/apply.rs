@@ -1,6 +1,8 @@
 //! Write-side I/O: server-side apply with one field manager (skipped when the live object is
 //! already as desired), and deletion of generated NADs no longer wanted.
 
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use serde_json::Value;
 use wukong_render::drift;
@@ -43,4 +45,16 @@ pub async fn delete(api: &Api<DynamicObject>, name: &str, uid: Option<String>) -
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Asks a PVC for `size` of storage (only that field is applied; CDI owns the rest).
+pub async fn expand(client: &Client, namespace: &str, pvc: &str, size: &str) -> Result<()> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": { "name": pvc, "namespace": namespace },
+        "spec": { "resources": { "requests": { "storage": size } } }
+    });
+    api.patch(pvc, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
 }

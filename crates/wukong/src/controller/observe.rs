@@ -124,20 +124,37 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
 }
 
 /// The PVCs behind the disks' DataVolumes (CDI names a DataVolume's PVC like the DataVolume).
-pub async fn volumes(ctx: &Context, wukong: &Wukong) -> Result<Vec<VolumeObservation>> {
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
+pub async fn pvcs(ctx: &Context, wukong: &Wukong) -> Result<Vec<PersistentVolumeClaim>> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
     let mut out = Vec::new();
     for name in disks::plan(wukong).iter().filter_map(|d| d.data_volume(names::name_of(wukong))) {
-        if let Some(pvc) = pvcs.get_opt(&name).await? {
-            let status = pvc.status.unwrap_or_default();
-            out.push(VolumeObservation {
-                name,
-                bound: status.phase.as_deref() == Some("Bound"),
-                size: status.capacity.and_then(|c| c.get("storage").map(|q| q.0.clone())),
-            });
-        }
+        out.extend(api.get_opt(&name).await?);
     }
     Ok(out)
+}
+
+/// What status needs of each PVC.
+pub fn volume_observations(pvcs: &[PersistentVolumeClaim]) -> Vec<VolumeObservation> {
+    pvcs.iter()
+        .map(|pvc| {
+            let status = pvc.status.clone().unwrap_or_default();
+            VolumeObservation {
+                name: pvc.name_any(),
+                bound: status.phase.as_deref() == Some("Bound"),
+                size: status.capacity.and_then(|c| c.get("storage").map(|q| q.0.clone())),
+            }
+        })
+        .collect()
+}
+
+/// The storage each PVC requests now, by name (what a disk size increase is compared with).
+pub fn requested_sizes(pvcs: &[PersistentVolumeClaim]) -> BTreeMap<String, String> {
+    pvcs.iter()
+        .filter_map(|pvc| {
+            let storage = pvc.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?.get("storage")?;
+            Some((pvc.name_any(), storage.0.clone()))
+        })
+        .collect()
 }
 
 pub fn to_json<T: serde::Serialize>(object: &T) -> Result<Value> {

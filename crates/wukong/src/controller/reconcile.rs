@@ -16,8 +16,8 @@ use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus};
 use wukong_api::{Wukong, WukongStatus};
 use wukong_render::decide::{Presence, VmAction, decide};
-use wukong_render::names;
 use wukong_render::status::{self, Observed};
+use wukong_render::{disks, names};
 
 use super::apply::{self, Applied};
 use super::context::{Context, FIELD_MANAGER};
@@ -83,8 +83,15 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
         info!(wukong = %ObjectRef::from_obj(wukong), written, deleted = decision.delete_nads.len(), "applied");
     }
 
+    // A grown disk: CDI sizes a DataVolume's PVC once, so the PVC itself is asked for more.
+    let pvcs = observe::pvcs(ctx, wukong).await?;
+    for grow in disks::expansions(wukong, &observe::requested_sizes(&pvcs)) {
+        apply::expand(&ctx.client, namespace, &grow.pvc, &grow.size).await?;
+        info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
+    }
+
     let (vm_status, vmi_status) = kubevirt_status(ctx, wukong, vm_stored).await?;
-    let volumes = observe::volumes(ctx, wukong).await?;
+    let volumes = observe::volume_observations(&pvcs);
     let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &volumes };
     write_status(ctx, wukong, status::compute(&valid, &decision, &observed, &now)).await?;
     Ok(Action::requeue(ctx.requeue))
