@@ -42,6 +42,10 @@ metadata: {name: vlan42, namespace: infra}
 spec: {config: '{"cniVersion":"0.3.1","name":"vlan42","type":"bridge","bridge":"br-infra","vlan":42}'}
 YAML
 
+say "the SSH keys examples/full-vm.yaml names (sshKeySecret: db-ssh-keys)"
+k -n default create secret generic db-ssh-keys \
+  --from-literal=admin='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyOnlyForTheLocalDemo admin@demo' >/dev/null
+
 say "running wukong controller (log: $WUKONG_CLUSTER_DIR/logs/wukong.log)"
 "$WUKONG_BIN" controller --metrics-addr 127.0.0.1:0 --discovery-interval 5s --nad-namespaces infra \
   >"$WUKONG_CLUSTER_DIR/logs/wukong.log" 2>&1 &
@@ -64,6 +68,8 @@ say "their conditions"
 k get wukongs -A -o go-template='{{range .items}}{{.metadata.namespace}}/{{.metadata.name}}:{{"\n"}}{{range .status.conditions}}  {{.type}}={{.status}} {{.reason}}: {{.message}}{{"\n"}}{{end}}{{end}}'
 say "NetworkAttachmentDefinitions and their CNI configs"
 k get network-attachment-definitions.k8s.cni.cncf.io -A -o go-template='{{range .items}}{{.metadata.namespace}}/{{.metadata.name}}{{if .metadata.ownerReferences}} (owned by Wukong {{(index .metadata.ownerReferences 0).name}}){{end}}:{{"\n"}}{{.spec.config}}{{"\n\n"}}{{end}}'
+say "the cloud-init Secret of db-01 (user data; the SSH key came from db-ssh-keys)"
+k -n default get secret db-01-cloudinit -o go-template='{{index .data "userdata" | base64decode}}'
 say "VirtualMachines: networks and interfaces"
 # (An empty map such as `bridge: {}` is false in a Go template, hence the printf comparisons.)
 k get virtualmachines.kubevirt.io -A -o go-template='{{range .items}}{{.metadata.namespace}}/{{.metadata.name}} runStrategy={{.spec.runStrategy}}{{"\n"}}{{range $i := .spec.template.spec.domain.devices.interfaces}}  interface {{$i.name}}: {{if eq (printf "%v" (index $i "masquerade")) "map[]"}}masquerade{{end}}{{if eq (printf "%v" (index $i "bridge")) "map[]"}}bridge{{end}}{{if eq (printf "%v" (index $i "sriov")) "map[]"}}sriov{{end}}{{with $i.binding}}{{.name}} plugin{{end}} binding{{with $i.macAddress}}, mac {{.}}{{end}}{{"\n"}}{{end}}{{range .spec.template.spec.networks}}  network {{.name}}: {{with .multus}}NAD {{.networkName}}{{else}}the pod network{{end}}{{"\n"}}{{end}}{{end}}'

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
     derive = "PartialEq",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "VM", type_ = "string", json_path = ".status.vmName"),
-    printcolumn(name = "Networks", type_ = "string", json_path = ".status.networks[*].name"),
+    printcolumn(name = "Networks", type_ = "string", json_path = ".status.networksAttached"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -329,6 +329,11 @@ pub struct WukongStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+
+    /// Secondary networks attached through a NAD, of those the spec lists (`2/2`), or the
+    /// reason they are not (`NADNotFound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks_attached: Option<String>,
 
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<NetworkStatus>,

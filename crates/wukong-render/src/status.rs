@@ -57,6 +57,7 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         _ if observed.vm_stored => Phase::Creating,
         _ => Phase::Pending,
     };
+    let networks = network_statuses(valid, decision, observed.vmi);
     WukongStatus {
         phase: Some(phase),
         vm_name: observed.vm_stored.then_some(vm_name),
@@ -67,9 +68,22 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
             condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
             condition(conditions::READY, &ready, generation, previous, now),
         ],
-        networks: network_statuses(valid, decision, observed.vmi),
+        networks_attached: Some(if decision.networks.ready {
+            attached_count(&networks)
+        } else {
+            decision.networks.reason.as_str().to_string()
+        }),
+        networks,
         volumes: volume_statuses(wukong, observed.volumes),
     }
+}
+
+/// `attached/secondary`, for the printer column (the pod network is not counted); a network
+/// problem shows as its reason instead.
+fn attached_count(networks: &[NetworkStatus]) -> String {
+    let secondary = networks.iter().filter(|n| n.name != names::POD_NETWORK);
+    let (total, attached) = secondary.fold((0, 0), |(t, a), n| (t + 1, a + usize::from(n.nad_name.is_some())));
+    format!("{attached}/{total}")
 }
 
 /// One entry per disk backed by a DataVolume, in spec order (containerDisks have no volume to

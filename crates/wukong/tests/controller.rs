@@ -149,6 +149,7 @@ async fn create_yields_owned_nads_and_the_vm_and_a_truthful_status() {
     let status = w.status.as_ref().unwrap();
     assert_eq!(status.phase, Some(wukong_api::Phase::Creating));
     assert_eq!(status.vm_name.as_deref(), Some("web-server-01-vm"));
+    assert_eq!(status.networks_attached.as_deref(), Some("2/2"), "the Networks printer column");
     assert_eq!(status.networks[1].nad_name.as_deref(), Some(format!("{}/web-server-01-mgmt-nad", ns.name).as_str()));
 
     let seen = events(&ns).await;

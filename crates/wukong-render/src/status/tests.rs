@@ -51,6 +51,7 @@ fn a_stored_vm_without_kubevirt_status_is_creating_and_says_so() {
     assert_eq!(s.vm_name.as_deref(), Some("web-vm"));
     assert_eq!(s.observed_generation, Some(2));
     assert_eq!(cond(&s, "NetworksReady").status, "True");
+    assert_eq!(s.networks_attached.as_deref(), Some("1/1"));
     let vm = cond(&s, "VirtualMachineReady");
     assert_eq!((vm.status.as_str(), vm.reason.as_str()), ("False", "VirtualMachineNotRunning"));
     assert!(vm.message.contains("prod/web-vm is stored; KubeVirt has not reported a status"), "{}", vm.message);
@@ -123,6 +124,7 @@ fn multus_absent_gives_one_warning_event() {
         &at(0),
     );
     assert_eq!(cond(&s, "NetworksReady").reason, "MultusNotInstalled");
+    assert_eq!(s.networks_attached.as_deref(), Some("MultusNotInstalled"));
     assert_eq!(s.networks[1].nad_name, None, "the fallback lists the network without a NAD");
     let warnings: Vec<_> = transitions(None, &s).into_iter().filter(|t| t.warning).collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
