@@ -33,5 +33,9 @@ pub fn launcher_pod_networks(plan: &NetworkPlan<'_>) -> Option<String> {
             })
         })
         .collect();
-    (!elements.is_empty()).then(|| serde_json::to_string(&elements).expect("annotation serializes"))
+    (!elements.is_empty()).then(|| {
+        let mut out = Vec::with_capacity(128 * elements.len());
+        serde_json::to_writer(&mut out, &elements).expect("annotation serializes");
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    })
 }

@@ -34,7 +34,7 @@
 //!   cloud-init no longer writes its fallback config (DHCP on the first NIC), so an unlisted pod
 //!   interface would stay without an address. KubeVirt's masquerade interface has no fixed MAC
 //!   of its own, so whenever network data is written the VM fixes the pod interface's MAC too
-//!   ([`pod_mac`]: derived like the secondary ones, from the network name `default`).
+//!   ([`NetworkPlan::pod_mac`]: derived like the secondary ones, from the network name `default`).
 //!
 //! Every string scalar is written double-quoted (JSON escaping is valid YAML), so MAC addresses,
 //! hashes and names like `on` or `12:34:56:00:00:01` are never read as booleans or numbers by
@@ -43,6 +43,7 @@
 //! cloud-init applies users, keys and network config once per instance: a changed Secret reaches
 //! a running guest only when KubeVirt starts a new instance of the VM.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -51,7 +52,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use wukong_api::{IpMode, Wukong};
 
-use crate::mac;
 use crate::names;
 use crate::plan::NetworkPlan;
 
@@ -84,31 +84,25 @@ pub fn configures_network(plan: &NetworkPlan<'_>) -> bool {
     plan.attached().any(|n| n.spec.ip_config.is_some())
 }
 
-/// The fixed MAC of the pod (masquerade) interface, set whenever network data is written so the
-/// pod interface can be matched: `02:` + 5 bytes of SHA-256(namespace/wukong/default).
-pub fn pod_mac(wukong: &Wukong) -> String {
-    mac::derive(names::namespace_of(wukong), names::name_of(wukong), names::POD_NETWORK).to_string()
-}
-
 /// The `#cloud-config` user data.
 pub fn user_data(wukong: &Wukong, ssh_keys: &[String]) -> String {
     let spec = &wukong.spec;
-    let keys = || Node::List(ssh_keys.iter().map(|k| Node::Str(k.clone())).collect());
-    let mut top = vec![("hostname".to_string(), Node::Str(names::name_of(wukong).to_string()))];
+    let keys = || Node::List(ssh_keys.iter().map(|k| Node::Str(k.into())).collect());
+    let mut top = vec![("hostname".into(), Node::Str(names::name_of(wukong).into()))];
     match &spec.cloud_init_user {
         Some(user) => {
-            let mut u = vec![("name".to_string(), Node::Str(user.name.clone()))];
+            let mut u = vec![("name".into(), Node::Str(user.name.as_str().into()))];
             if let Some(hash) = &user.password_hash {
-                u.push(("passwd".into(), Node::Str(hash.clone())));
+                u.push(("passwd".into(), Node::Str(hash.into())));
             }
             u.push(("lock_passwd".into(), Node::Bool(user.lock_passwd.unwrap_or(user.password_hash.is_none()))));
             let sudo = user.sudo.as_deref().unwrap_or(DEFAULT_SUDO);
             if !sudo.is_empty() {
-                u.push(("sudo".into(), Node::Str(sudo.to_string())));
+                u.push(("sudo".into(), Node::Str(sudo.into())));
             }
-            u.push(("shell".into(), Node::Str(user.shell.clone().unwrap_or_else(|| DEFAULT_SHELL.to_string()))));
+            u.push(("shell".into(), Node::Str(user.shell.as_deref().unwrap_or(DEFAULT_SHELL).into())));
             if !user.groups.is_empty() {
-                u.push(("groups".into(), Node::List(user.groups.iter().map(|g| Node::Str(g.clone())).collect())));
+                u.push(("groups".into(), Node::List(user.groups.iter().map(|g| Node::Str(g.into())).collect())));
             }
             if !ssh_keys.is_empty() {
                 u.push(("ssh_authorized_keys".into(), keys()));
@@ -118,53 +112,64 @@ pub fn user_data(wukong: &Wukong, ssh_keys: &[String]) -> String {
         None if !ssh_keys.is_empty() => top.push(("ssh_authorized_keys".into(), keys())),
         None => {}
     }
-    let mut out = String::from("#cloud-config\n");
+    let mut out = String::with_capacity(512);
+    out.push_str("#cloud-config\n");
     emit(&Node::Map(top), 0, &mut out);
     out
 }
 
 /// The network data (version 2), or `None` when no attached network has an `ipConfig`.
-pub fn network_data(wukong: &Wukong, plan: &NetworkPlan<'_>) -> Option<String> {
+pub fn network_data(plan: &NetworkPlan<'_>) -> Option<String> {
     if !configures_network(plan) {
         return None;
     }
-    let mut ethernets = vec![(
-        names::POD_NETWORK.to_string(),
-        Node::Map(vec![("match".into(), mac_match(&pod_mac(wukong))), ("dhcp4".into(), Node::Bool(true))]),
-    )];
+    // Written straight out (in the layout `emit` gives): it runs on every reconcile.
+    let mut out = String::with_capacity(64 + 256 * plan.networks.len());
+    out.push_str("version: 2\nethernets:\n");
+    ethernet(&mut out, names::POD_NETWORK, &plan.pod_mac);
+    out.push_str("    dhcp4: true\n");
     let mut routes = 0;
     for net in plan.attached() {
         let Some(ip) = &net.spec.ip_config else { continue };
-        let mut entry = vec![("match".to_string(), mac_match(&net.mac))];
+        ethernet(&mut out, net.name(), &net.mac);
         match ip.mode {
-            IpMode::Dhcp => entry.push(("dhcp4".into(), Node::Bool(true))),
+            IpMode::Dhcp => out.push_str("    dhcp4: true\n"),
             IpMode::Static => {
                 if let Some(address) = &ip.address {
-                    entry.push(("addresses".into(), Node::List(vec![Node::Str(address.clone())])));
+                    out.push_str("    addresses:\n      - ");
+                    push_quoted(&mut out, address);
+                    out.push('\n');
                 }
                 if let Some(gateway) = &ip.gateway {
                     routes += 1;
-                    let to = if gateway.contains(':') { "::/0" } else { "0.0.0.0/0" };
-                    entry.push((
-                        "routes".into(),
-                        Node::List(vec![Node::Map(vec![
-                            ("to".into(), Node::Str(to.into())),
-                            ("via".into(), Node::Str(gateway.clone())),
-                            ("metric".into(), Node::Int(ROUTE_METRIC_BASE + routes)),
-                        ])]),
-                    ));
+                    let to = if gateway.contains(':') { "\"::/0\"" } else { "\"0.0.0.0/0\"" };
+                    out.push_str("    routes:\n      - to: ");
+                    out.push_str(to);
+                    out.push_str("\n        via: ");
+                    push_quoted(&mut out, gateway);
+                    let _ = writeln!(out, "\n        metric: {}", ROUTE_METRIC_BASE + routes);
                 }
             }
         }
         if !ip.dns_servers.is_empty() {
-            let servers = ip.dns_servers.iter().map(|s| Node::Str(s.clone())).collect();
-            entry.push(("nameservers".into(), Node::Map(vec![("addresses".into(), Node::List(servers))])));
+            out.push_str("    nameservers:\n      addresses:\n");
+            for server in &ip.dns_servers {
+                out.push_str("        - ");
+                push_quoted(&mut out, server);
+                out.push('\n');
+            }
         }
-        ethernets.push((net.name().to_string(), Node::Map(entry)));
     }
-    let mut out = String::new();
-    emit(&Node::Map(vec![("version".into(), Node::Int(2)), ("ethernets".into(), Node::Map(ethernets))]), 0, &mut out);
     Some(out)
+}
+
+/// `  <id>:` and its `match: {macaddress}` (lower case, as every MAC wukong writes).
+fn ethernet(out: &mut String, id: &str, mac: &str) {
+    out.push_str("  ");
+    push_key(out, id);
+    out.push_str(":\n    match:\n      macaddress: ");
+    push_quoted(out, &mac.to_ascii_lowercase());
+    out.push('\n');
 }
 
 /// The Secret `<wukong>-cloudinit` the VM's cloud-init volume references, or `None` when the VM
@@ -177,7 +182,7 @@ pub fn secret(wukong: &Wukong, plan: &NetworkPlan<'_>, ssh_keys: &[String]) -> O
     }
     let name = names::name_of(wukong);
     let mut data = BTreeMap::from([(USER_DATA_KEY.to_string(), ByteString(user_data(wukong, ssh_keys).into_bytes()))]);
-    if let Some(network) = network_data(wukong, plan) {
+    if let Some(network) = network_data(plan) {
         data.insert(NETWORK_DATA_KEY.to_string(), ByteString(network.into_bytes()));
     }
     Some(Secret {
@@ -210,44 +215,47 @@ pub fn ssh_keys_from(data: &BTreeMap<String, ByteString>) -> Vec<String> {
     keys
 }
 
-fn mac_match(mac: &str) -> Node {
-    Node::Map(vec![("macaddress".into(), Node::Str(mac.to_ascii_lowercase()))])
+/// A YAML document, kept in insertion order. Borrows what it can from the spec: rendering runs
+/// on every reconcile.
+enum Node<'a> {
+    Str(Cow<'a, str>),
+    Bool(bool),
+    List(Vec<Node<'a>>),
+    Map(Vec<(Cow<'a, str>, Node<'a>)>),
 }
 
-/// A YAML document, kept in insertion order.
-enum Node {
-    Str(String),
-    Bool(bool),
-    Int(u32),
-    List(Vec<Node>),
-    Map(Vec<(String, Node)>),
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
 }
 
 /// Writes a block-style YAML node at `indent`. Maps and lists must be non-empty here (callers
 /// never build empty ones; [`emit_value`] writes `[]`/`{}` for safety).
-fn emit(node: &Node, indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
+fn emit(node: &Node<'_>, indent: usize, out: &mut String) {
+    emit_after(node, indent, false, out);
+}
+
+/// As [`emit`]; `after_dash` when the line already holds `- ` (a map's first key goes there).
+fn emit_after(node: &Node<'_>, indent: usize, after_dash: bool, out: &mut String) {
     match node {
         Node::Map(entries) => {
-            for (k, v) in entries {
-                out.push_str(&pad);
-                out.push_str(&key(k));
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if !(after_dash && i == 0) {
+                    pad(out, indent);
+                }
+                push_key(out, k);
                 out.push(':');
                 emit_value(v, indent, out);
             }
         }
         Node::List(items) => {
             for item in items {
+                pad(out, indent);
                 match item {
                     Node::Map(m) if !m.is_empty() => {
-                        let mut inner = String::new();
-                        emit(item, indent + 2, &mut inner);
-                        out.push_str(&pad);
                         out.push_str("- ");
-                        out.push_str(&inner[indent + 2..]);
+                        emit_after(item, indent + 2, true, out);
                     }
                     _ => {
-                        out.push_str(&pad);
                         out.push('-');
                         emit_value(item, indent, out);
                     }
@@ -255,15 +263,15 @@ fn emit(node: &Node, indent: usize, out: &mut String) {
             }
         }
         scalar => {
-            out.push_str(&pad);
-            out.push_str(&scalar_text(scalar));
+            pad(out, indent);
+            push_scalar(out, scalar);
             out.push('\n');
         }
     }
 }
 
 /// Writes what follows `key:` or `-`: a scalar on the same line, a collection below.
-fn emit_value(node: &Node, indent: usize, out: &mut String) {
+fn emit_value(node: &Node<'_>, indent: usize, out: &mut String) {
     match node {
         Node::List(l) if l.is_empty() => out.push_str(" []\n"),
         Node::Map(m) if m.is_empty() => out.push_str(" {}\n"),
@@ -273,33 +281,31 @@ fn emit_value(node: &Node, indent: usize, out: &mut String) {
         }
         scalar => {
             out.push(' ');
-            out.push_str(&scalar_text(scalar));
+            push_scalar(out, scalar);
             out.push('\n');
         }
     }
 }
 
-fn scalar_text(node: &Node) -> String {
+fn push_scalar(out: &mut String, node: &Node<'_>) {
     match node {
-        Node::Str(s) => quote(s),
-        Node::Bool(b) => b.to_string(),
-        Node::Int(i) => i.to_string(),
+        Node::Str(s) => push_quoted(out, s),
+        Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Node::List(_) | Node::Map(_) => unreachable!("collections are not scalars"),
     }
 }
 
 /// A mapping key: plain when it cannot be read as anything but that string, else quoted.
-fn key(k: &str) -> String {
+fn push_key(out: &mut String, k: &str) {
     let plain = k.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
         && !matches!(k, "y" | "n" | "yes" | "no" | "true" | "false" | "on" | "off" | "null");
-    if plain { k.to_string() } else { quote(k) }
+    if plain { out.push_str(k) } else { push_quoted(out, k) }
 }
 
 /// A YAML double-quoted scalar. Besides `"` and `\`, every character a YAML parser could take
 /// for a line break or drop (controls, NEL, LS, PS, BOM) is escaped.
-fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -315,7 +321,6 @@ fn quote(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]
@@ -324,6 +329,16 @@ mod tests {
 
     #[test]
     fn scalars_that_yaml_1_1_would_retype_are_quoted() {
+        let quote = |s: &str| {
+            let mut out = String::new();
+            push_quoted(&mut out, s);
+            out
+        };
+        let key = |s: &str| {
+            let mut out = String::new();
+            push_key(&mut out, s);
+            out
+        };
         assert_eq!(quote("12:34:56:00:00:01"), "\"12:34:56:00:00:01\"");
         assert_eq!(key("on"), "\"on\"");
         assert_eq!(key("mgmt"), "mgmt");
@@ -334,8 +349,8 @@ mod tests {
     #[test]
     fn lists_of_maps_start_on_the_dash() {
         let mut out = String::new();
-        let route = || Node::Map(vec![("to".into(), Node::Str("x".into())), ("metric".into(), Node::Int(1))]);
+        let route = || Node::Map(vec![("to".into(), Node::Str("x".into())), ("on".into(), Node::Bool(true))]);
         emit(&Node::Map(vec![("routes".into(), Node::List(vec![route(), route()]))]), 2, &mut out);
-        assert_eq!(out, "  routes:\n    - to: \"x\"\n      metric: 1\n    - to: \"x\"\n      metric: 1\n");
+        assert_eq!(out, "  routes:\n    - to: \"x\"\n      \"on\": true\n    - to: \"x\"\n      \"on\": true\n");
     }
 }

@@ -146,17 +146,21 @@ pub fn config(network: &NetworkSpec, nad_name: &str, version: CniVersion) -> Str
             plugin.dns = None;
         }
     }
-    let json = match version {
+    // Sized for a typical config up front: this runs for every network on every reconcile.
+    let mut out = Vec::with_capacity(512);
+    let written = match version {
         CniVersion::V0_3_1 => {
             plugin.cni_version = Some(version.as_str());
             plugin.name = Some(nad_name);
-            serde_json::to_string_pretty(&plugin)
+            serde_json::to_writer_pretty(&mut out, &plugin)
         }
-        CniVersion::V1_0_0 => {
-            serde_json::to_string_pretty(&ConfList { cni_version: version.as_str(), name: nad_name, plugins: [plugin] })
-        }
+        CniVersion::V1_0_0 => serde_json::to_writer_pretty(
+            &mut out,
+            &ConfList { cni_version: version.as_str(), name: nad_name, plugins: [plugin] },
+        ),
     };
-    json.expect("a CNI config serializes")
+    written.expect("a CNI config serializes");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 fn ipam(network_type: NetworkType, ip: &IpConfig) -> Option<Ipam<'_>> {

@@ -80,6 +80,9 @@ impl PlannedNetwork<'_> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkPlan<'a> {
     pub networks: Vec<PlannedNetwork<'a>>,
+    /// The MAC the pod network's interface gets when cloud-init configures it (derived like the
+    /// others, for the network name `default`).
+    pub pod_mac: String,
 }
 
 impl<'a> NetworkPlan<'a> {
@@ -135,5 +138,6 @@ pub fn plan(wukong: &Wukong, multus: bool) -> NetworkPlan<'_> {
             PlannedNetwork { spec, network_type, attachment, binding, mac }
         })
         .collect();
-    NetworkPlan { networks }
+    let pod_mac = mac::derive(namespace, name, names::POD_NETWORK).to_string();
+    NetworkPlan { networks, pod_mac }
 }

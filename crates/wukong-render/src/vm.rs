@@ -48,7 +48,7 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
     let annotations: BTreeMap<String, String> =
         spec.os_image.iter().map(|i| (OS_IMAGE_ANNOTATION.to_string(), i.clone())).collect();
     // Network data must match the pod interface too (see `cloudinit`), so it gets a fixed MAC.
-    let pod_mac = cloudinit::configures_network(plan).then(|| cloudinit::pod_mac(wukong));
+    let pod_mac = cloudinit::configures_network(plan).then(|| plan.pod_mac.clone());
     let (mut vm_networks, mut interfaces) = (
         vec![Network { name: names::POD_NETWORK.into(), pod: Some(Empty {}), ..Default::default() }],
         vec![Interface {

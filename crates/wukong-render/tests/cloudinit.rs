@@ -422,7 +422,7 @@ fn the_full_example_user_data() {
 fn the_full_example_network_data() {
     let valid = full_vm();
     let plan = plan::plan(valid.wukong(), true);
-    insta::assert_snapshot!(cloudinit::network_data(valid.wukong(), &plan).unwrap());
+    insta::assert_snapshot!(cloudinit::network_data(&plan).unwrap());
 }
 
 #[test]
