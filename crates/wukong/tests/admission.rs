@@ -21,7 +21,6 @@ use futures::{StreamExt, stream};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::Status;
 use kube::core::cel::{Validator, compile_schema};
 use serde_json::{Value, json};
 use support::{TestNamespace, cluster, wait_for};
@@ -106,24 +105,6 @@ fn updates() -> Vec<Update> {
             case: d.file_name().expect("a case name").to_string_lossy().into_owned(),
             old: Manifest::read(&d.join("old.yaml")),
             new: Manifest::read(&d.join("new.yaml")),
-        })
-        .collect()
-}
-
-/// The refusal's causes as `<field>: <message>` lines, worded as the offline validator words
-/// them (see `server_lines` in control_plane.rs: the object root is `<nil>` at the API server,
-/// and its "rules were not checked" note carries an `Invalid value: "null"` prefix).
-fn server_lines(status: &Status) -> Vec<String> {
-    let causes = status.details.as_ref().map(|d| d.causes.as_slice()).unwrap_or_default();
-    causes
-        .iter()
-        .map(|c| {
-            let message = c
-                .message
-                .strip_prefix("Invalid value: \"null\": ")
-                .filter(|m| m.starts_with("some validation rules were not checked"))
-                .unwrap_or(&c.message);
-            if c.field == "<nil>" { message.to_string() } else { format!("{}: {message}", c.field) }
         })
         .collect()
 }
@@ -262,7 +243,7 @@ async fn check_bad(ns: &TestNamespace, m: Manifest) -> Vec<String> {
                         Ok(_) => vec![],
                         Err(invalid) => invalid.errors.iter().map(ToString::to_string).collect(),
                     };
-                    let server = sorted(server_lines(&status));
+                    let server = sorted(support::server_lines(&status));
                     if server != sorted(offline.clone()) {
                         fail(format!("the API server says {server:#?}\nthe offline validator says {offline:#?}"));
                     }

@@ -108,27 +108,6 @@ async fn a_wukong_that_breaks_a_cel_rule_is_refused_with_the_rules_message() {
     }
 }
 
-/// The refusal's causes as `<field>: <message>` lines, with the two known, deliberate
-/// differences from the offline validator's lines undone:
-/// - an error on the object root has field `<nil>` at the API server and no field offline (the
-///   offline line is the detail alone);
-/// - the "rules were not checked" note reads `<nil>: Invalid value: "null": some validation
-///   rules ...` at the API server and `some validation rules ...` offline.
-fn server_lines(status: &Status) -> Vec<String> {
-    let causes = status.details.as_ref().map(|d| d.causes.as_slice()).unwrap_or_default();
-    causes
-        .iter()
-        .map(|c| {
-            let message = c
-                .message
-                .strip_prefix("Invalid value: \"null\": ")
-                .filter(|m| m.starts_with("some validation rules were not checked"))
-                .unwrap_or(&c.message);
-            if c.field == "<nil>" { message.to_string() } else { format!("{}: {message}", c.field) }
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn the_api_servers_refusal_says_what_the_offline_validator_says_line_by_line() {
     let ns = cluster().namespace("wording").await;
@@ -195,7 +174,7 @@ async fn the_api_servers_refusal_says_what_the_offline_validator_says_line_by_li
         }
         // The API server orders OpenAPI errors by Go map iteration (it varies between requests),
         // so the lines are compared as multisets.
-        let mut server = server_lines(&status);
+        let mut server = support::server_lines(&status);
         let mut offline_sorted = offline.clone();
         server.sort();
         offline_sorted.sort();
@@ -211,7 +190,7 @@ async fn the_api_servers_refusal_says_what_the_offline_validator_says_line_by_li
                 "{applied:?}"
             );
         } else {
-            let mut lines = server_lines(&applied);
+            let mut lines = support::server_lines(&applied);
             lines.sort();
             assert_eq!((applied.code, lines), (422, server), "{name}: apply and create are refused differently");
         }

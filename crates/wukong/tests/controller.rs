@@ -9,7 +9,7 @@ use std::time::Duration;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use support::controller::{RunningController, args, start};
+use support::controller::{args, start, start_in_namespace};
 use support::{Cluster, TestNamespace, cluster, wait_for};
 use wukong_api::Wukong;
 
@@ -17,29 +17,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const CONTROLLER_USER: &str = "system:serviceaccount:wukong-system:wukong";
 
 // ---- setup ------------------------------------------------------------------------------------
-
-/// deploy/'s namespace, ServiceAccount, ClusterRole and binding, applied as a cluster admin would.
-fn install_rbac(c: &Cluster) {
-    for file in ["deploy/namespace.yaml", "deploy/rbac.yaml"] {
-        let out = c
-            .kubectl()
-            .args(["apply", "--server-side", "--field-manager=wukong-install", "-f"])
-            .arg(support::repo_root().join(file))
-            .output()
-            .expect("kubectl runs");
-        assert!(out.status.success(), "kubectl apply {file}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-/// A test namespace and a controller watching it, authenticated as deploy/'s ServiceAccount.
-async fn controller_in(c: &Cluster, prefix: &str, extra: &[&str]) -> (TestNamespace, RunningController) {
-    install_rbac(c);
-    let ns = c.namespace(prefix).await;
-    let client = c.service_account_client("wukong-system", "wukong").await;
-    let controller = start(client, args(&ns.name, extra)).await;
-    wait_for("the controller to lead", WAIT, || async { controller.state.is_leader().then_some(()) }).await;
-    (ns, controller)
-}
 
 /// A NetworkAttachmentDefinition written by someone else than wukong.
 fn foreign_nad(namespace: &str, name: &str, bridge: &str) -> Value {
@@ -113,7 +90,7 @@ async fn events(ns: &TestNamespace) -> Vec<(String, String)> {
 #[tokio::test]
 async fn create_yields_owned_nads_and_the_vm_and_a_truthful_status() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "create", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "create", &[]).await;
     let manifest = wukong("examples/web-server-01.yaml", &ns.name);
     apply(&ns.client, &manifest).await;
 
@@ -166,7 +143,7 @@ async fn create_yields_owned_nads_and_the_vm_and_a_truthful_status() {
 #[tokio::test]
 async fn an_edited_owned_nad_is_restored() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "drift", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "drift", &[]).await;
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
     wait_condition(&ns, "web-server-01", "NetworksReady", "True", "NetworksAttached").await;
     let api = nads(&ns);
@@ -187,7 +164,7 @@ async fn an_edited_owned_nad_is_restored() {
 #[tokio::test]
 async fn a_removed_network_deletes_its_nad_and_leaves_the_vm() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "remove", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "remove", &[]).await;
     let mut manifest = wukong("examples/web-server-01.yaml", &ns.name);
     apply(&ns.client, &manifest).await;
     wait_condition(&ns, "web-server-01", "NetworksReady", "True", "NetworksAttached").await;
@@ -230,7 +207,7 @@ async fn a_removed_network_deletes_its_nad_and_leaves_the_vm() {
 async fn a_deleted_wukong_takes_its_children_with_it() {
     let c = cluster();
     c.wait_for_garbage_collector().await;
-    let (ns, controller) = controller_in(c, "gc", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "gc", &[]).await;
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
     wait_condition(&ns, "web-server-01", "NetworksReady", "True", "NetworksAttached").await;
     wait_for("the VM", WAIT, || async { vms(&ns).get_opt("web-server-01-vm").await.ok()? }).await;
@@ -251,7 +228,7 @@ async fn a_deleted_wukong_takes_its_children_with_it() {
 #[tokio::test]
 async fn a_foreign_nad_with_the_generated_name_is_never_touched() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "conflict", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "conflict", &[]).await;
     let foreign = foreign_nad(&ns.name, "web-server-01-mgmt-nad", "br-theirs");
     let before = support::create(&ns.client, &foreign, true).await.unwrap();
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
@@ -283,7 +260,7 @@ async fn a_foreign_nad_with_the_generated_name_is_never_touched() {
 #[tokio::test]
 async fn a_missing_nad_name_holds_the_vm_until_the_nad_exists() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "nadname", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "nadname", &[]).await;
     let manifest = json!({
         "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong",
         "metadata": { "name": "lan-vm", "namespace": ns.name },
@@ -323,14 +300,14 @@ async fn a_nad_in_another_namespace_needs_the_allow_list() {
         })
     };
 
-    let (ns, controller) = controller_in(c, "forbid", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "forbid", &[]).await;
     apply(&ns.client, &manifest(&ns.name)).await;
     let w = wait_condition(&ns, "x-vm", "NetworksReady", "False", "NADNamespaceForbidden").await;
     assert!(condition(&w, "NetworksReady").unwrap().message.contains("--nad-namespaces"));
     assert!(vms(&ns).get_opt("x-vm-vm").await.unwrap().is_none());
     controller.stop().await;
 
-    let (ns, controller) = controller_in(c, "allow", &["--nad-namespaces", &infra.name]).await;
+    let (ns, controller) = start_in_namespace(c, "allow", &["--nad-namespaces", &infra.name]).await;
     apply(&ns.client, &manifest(&ns.name)).await;
     wait_condition(&ns, "x-vm", "NetworksReady", "True", "NetworksAttached").await;
     let vm = wait_for("the VM", WAIT, || async { vms(&ns).get_opt("x-vm-vm").await.ok()? }).await;
@@ -345,7 +322,7 @@ async fn a_nad_in_another_namespace_needs_the_allow_list() {
 async fn without_multus_and_kubevirt_then_with_them_without_a_restart() {
     // A control plane of this test alone: the optional CRDs come and go.
     let c = support::private_cluster("no-optional-kinds", &["--without", "nad", "--without", "kubevirt"]).await;
-    let (ns, controller) = controller_in(&c, "kinds", &[]).await;
+    let (ns, controller) = start_in_namespace(&c, "kinds", &[]).await;
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
 
     let w = wait_condition(&ns, "web-server-01", "NetworksReady", "False", "MultusNotInstalled").await;
@@ -387,7 +364,7 @@ async fn without_multus_and_kubevirt_then_with_them_without_a_restart() {
 #[tokio::test]
 async fn a_foreign_vm_with_the_generated_name_is_never_overwritten() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "vmconflict", &[]).await;
+    let (ns, controller) = start_in_namespace(c, "vmconflict", &[]).await;
     let foreign = json!({
         "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
         "metadata": { "name": "web-server-01-vm", "namespace": ns.name },
@@ -434,7 +411,7 @@ fn audit_offset(c: &Cluster) -> u64 {
 #[tokio::test]
 async fn a_no_op_resync_of_a_converged_wukong_sends_no_write() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "noop", &["--resync", "1s"]).await;
+    let (ns, controller) = start_in_namespace(c, "noop", &["--resync", "1s"]).await;
     let start = audit_offset(c);
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
     wait_condition(&ns, "web-server-01", "VirtualMachineReady", "False", "VirtualMachineNotRunning").await;
@@ -457,7 +434,7 @@ async fn a_no_op_resync_of_a_converged_wukong_sends_no_write() {
 #[tokio::test]
 async fn a_second_replica_does_not_write_while_the_first_holds_the_lease() {
     let c = cluster();
-    let (ns, first) = controller_in(c, "replicas", &["--identity", "replica-a", "--lease-duration", "6"]).await;
+    let (ns, first) = start_in_namespace(c, "replicas", &["--identity", "replica-a", "--lease-duration", "6"]).await;
     // The second replica runs as its own ServiceAccount (bound to the same ClusterRole in this
     // namespace), so the audit log tells its requests apart.
     let binding = json!({

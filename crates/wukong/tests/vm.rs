@@ -9,31 +9,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::controller::{RunningController, args, start};
-use support::{Cluster, TestNamespace, cluster, wait_for};
+use support::controller::start_in_namespace;
+use support::{TestNamespace, cluster, wait_for};
 use wukong_api::Wukong;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn install_rbac(c: &Cluster) {
-    for file in ["deploy/namespace.yaml", "deploy/rbac.yaml"] {
-        let out = c
-            .kubectl()
-            .args(["apply", "--server-side", "--field-manager=wukong-install", "-f"])
-            .arg(support::repo_root().join(file))
-            .output()
-            .expect("kubectl runs");
-        assert!(out.status.success(), "kubectl apply {file}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-}
-
-async fn controller_in(c: &Cluster, prefix: &str) -> (TestNamespace, RunningController) {
-    install_rbac(c);
-    let ns = c.namespace(prefix).await;
-    let client = c.service_account_client("wukong-system", "wukong").await;
-    let controller = start(client, args(&ns.name, &[])).await;
-    (ns, controller)
-}
 
 fn full_vm(namespace: &str) -> Value {
     support::in_namespace(&support::documents("examples/full-vm.yaml")[0], namespace)
@@ -77,7 +57,7 @@ async fn wait_condition(ns: &TestNamespace, type_: &str, reason: &str) -> Wukong
 #[tokio::test]
 async fn ssh_keys_come_from_their_secret_into_cloud_init_and_follow_it() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "sshkeys").await;
+    let (ns, controller) = start_in_namespace(c, "sshkeys", &[]).await;
     support::apply_strict(&ns.client, &full_vm(&ns.name)).await;
 
     // The Secret does not exist yet: a clear condition and no VM.
@@ -121,7 +101,7 @@ async fn ssh_keys_come_from_their_secret_into_cloud_init_and_follow_it() {
 #[tokio::test]
 async fn what_kubevirt_and_cdi_report_shows_up_in_the_wukong_status() {
     let c = cluster();
-    let (ns, controller) = controller_in(c, "vmistatus").await;
+    let (ns, controller) = start_in_namespace(c, "vmistatus", &[]).await;
     ssh_secret(&ns, &[("admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK1 admin@example")]).await;
     support::apply_strict(&ns.client, &full_vm(&ns.name)).await;
     let vm = wait_for("the VM", WAIT, || async { vms(&ns).get_opt("db-01-vm").await.ok()? }).await;

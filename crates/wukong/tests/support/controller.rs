@@ -10,6 +10,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wukong::controller::{self, ControllerArgs, State};
 
+use super::{Cluster, TestNamespace, wait_for};
+
 #[derive(Parser)]
 struct Flags {
     #[command(flatten)]
@@ -98,4 +100,31 @@ impl Drop for RunningController {
             let _ = stop.send(());
         }
     }
+}
+
+/// deploy/'s namespace, ServiceAccount, ClusterRole and binding, applied as a cluster admin would.
+pub fn install_rbac(c: &Cluster) {
+    for file in ["deploy/namespace.yaml", "deploy/rbac.yaml"] {
+        let out = c
+            .kubectl()
+            .args(["apply", "--server-side", "--field-manager=wukong-install", "-f"])
+            .arg(super::repo_root().join(file))
+            .output()
+            .expect("kubectl runs");
+        assert!(out.status.success(), "kubectl apply {file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// A fresh test namespace and a controller for it that runs as deploy/'s ServiceAccount (real
+/// RBAC), once it leads.
+pub async fn start_in_namespace(c: &Cluster, prefix: &str, extra: &[&str]) -> (TestNamespace, RunningController) {
+    install_rbac(c);
+    let ns = c.namespace(prefix).await;
+    let client = c.service_account_client("wukong-system", "wukong").await;
+    let controller = start(client, args(&ns.name, extra)).await;
+    wait_for("the controller to lead", Duration::from_secs(30), || async {
+        controller.state.is_leader().then_some(())
+    })
+    .await;
+    (ns, controller)
 }

@@ -774,3 +774,24 @@ pub fn contained(expected: &Value, actual: &Value, path: &str) -> Result<(), Str
         _ => Err(format!("{path}: expected {expected}, found {actual}")),
     }
 }
+
+/// The refusal's causes as `<field>: <message>` lines, with the two known, deliberate
+/// differences from the offline validator's lines undone:
+/// - an error on the object root has field `<nil>` at the API server and no field offline (the
+///   offline line is the detail alone);
+/// - the "rules were not checked" note reads `<nil>: Invalid value: "null": some validation
+///   rules ...` at the API server and `some validation rules ...` offline.
+pub fn server_lines(status: &Status) -> Vec<String> {
+    let causes = status.details.as_ref().map(|d| d.causes.as_slice()).unwrap_or_default();
+    causes
+        .iter()
+        .map(|c| {
+            let message = c
+                .message
+                .strip_prefix("Invalid value: \"null\": ")
+                .filter(|m| m.starts_with("some validation rules were not checked"))
+                .unwrap_or(&c.message);
+            if c.field == "<nil>" { message.to_string() } else { format!("{}: {message}", c.field) }
+        })
+        .collect()
+}
