@@ -337,51 +337,60 @@ where
     }
 }
 
+/// The Wukongs of `namespace` (from the controller's own store) for which `relates` holds.
+fn wukongs_in(store: &Store<Wukong>, namespace: &str, relates: impl Fn(&Wukong) -> bool) -> Vec<ObjectRef<Wukong>> {
+    store
+        .state()
+        .iter()
+        .filter(|w| w.namespace().as_deref() == Some(namespace) && relates(w))
+        .map(|w| ObjectRef::from_obj(w.as_ref()))
+        .collect()
+}
+
+/// Wukongs that generate a NAD of this name, or name it by nadName (from any namespace).
 fn wukongs_of_nad(
     store: &Store<Wukong>,
     nad: &PartialObjectMeta<NetworkAttachmentDefinition>,
 ) -> Vec<ObjectRef<Wukong>> {
     let (Some(namespace), name) = (nad.namespace(), nad.name_any()) else { return Vec::new() };
     let this = NadRef { namespace: namespace.clone(), name: name.clone() };
-    store
-        .state()
-        .iter()
-        .filter(|w| {
-            let ns = w.namespace().unwrap_or_default();
-            w.spec.networks.iter().any(|n| match &n.nad_name {
-                Some(named) => NadRef::parse(named, &ns) == this,
-                None => ns == namespace && wukong_render::names::nad_name(&w.name_any(), &n.name) == name,
+    let mut refs = wukongs_in(store, &namespace, |w| {
+        w.spec
+            .networks
+            .iter()
+            .any(|n| n.nad_name.is_none() && wukong_render::names::nad_name(&w.name_any(), &n.name) == name)
+    });
+    refs.extend(
+        store
+            .state()
+            .iter()
+            .filter(|w| {
+                let ns = w.namespace().unwrap_or_default();
+                w.spec
+                    .networks
+                    .iter()
+                    .any(|n| n.nad_name.as_deref().is_some_and(|named| NadRef::parse(named, &ns) == this))
             })
-        })
-        .map(|w| ObjectRef::from_obj(w.as_ref()))
-        .collect()
+            .map(|w| ObjectRef::from_obj(w.as_ref())),
+    );
+    refs
 }
 
+/// Wukongs that name this Secret as sshKeySecret, or whose cloud-init Secret it is.
 fn wukongs_of_secret(store: &Store<Wukong>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<Wukong>> {
     let (Some(namespace), name) = (secret.namespace(), secret.name_any()) else { return Vec::new() };
-    store
-        .state()
-        .iter()
-        .filter(|w| w.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|w| {
-            w.spec.ssh_key_secret.as_deref() == Some(name.as_str())
-                || wukong_render::cloudinit::secret_name(&w.name_any()) == name
-        })
-        .map(|w| ObjectRef::from_obj(w.as_ref()))
-        .collect()
+    wukongs_in(store, &namespace, |w| {
+        w.spec.ssh_key_secret.as_deref() == Some(name.as_str())
+            || wukong_render::cloudinit::secret_name(&w.name_any()) == name
+    })
 }
 
+/// Wukongs with a DataVolume disk whose PVC this is.
 fn wukongs_of_pvc(store: &Store<Wukong>, pvc: &PartialObjectMeta<PersistentVolumeClaim>) -> Vec<ObjectRef<Wukong>> {
     let (Some(namespace), name) = (pvc.namespace(), pvc.name_any()) else { return Vec::new() };
-    store
-        .state()
-        .iter()
-        .filter(|w| w.namespace().as_deref() == Some(namespace.as_str()))
-        .filter(|w| {
-            wukong_render::disks::plan(w).iter().any(|d| d.data_volume(&w.name_any()).as_deref() == Some(name.as_str()))
-        })
-        .map(|w| ObjectRef::from_obj(w.as_ref()))
-        .collect()
+    wukongs_in(store, &namespace, |w| {
+        wukong_render::disks::plan(w).iter().any(|d| d.data_volume(&w.name_any()).as_deref() == Some(name.as_str()))
+    })
 }
 
 async fn discover_until_ok(client: &Client) -> Kinds {
