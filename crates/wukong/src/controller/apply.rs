@@ -11,10 +11,17 @@ use super::context::FIELD_MANAGER;
 use super::error::{Error, Result};
 
 /// What an apply did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
     Unchanged,
-    Written,
+    /// Written; the object as the API server stored it.
+    Written(Box<Value>),
+}
+
+impl Applied {
+    pub fn written(&self) -> bool {
+        matches!(self, Applied::Written(_))
+    }
 }
 
 /// Applies `desired` unless `live` already holds it. `desired` is stamped here.
@@ -30,8 +37,9 @@ pub async fn apply<T: serde::Serialize>(
         return Ok(Applied::Unchanged);
     }
     let name = desired.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
-    Ok(Applied::Written)
+    let stored = api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
+    let stored = serde_json::to_value(stored).map_err(|source| Error::Json { what: "a stored object", source })?;
+    Ok(Applied::Written(Box::new(stored)))
 }
 
 /// Deletes a generated NAD, only if it is still the one we saw (same uid).

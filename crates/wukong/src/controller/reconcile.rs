@@ -13,9 +13,9 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 use wukong_api::conditions::Reason;
-use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus};
+use wukong_api::kubevirt::VirtualMachineInstanceStatus;
 use wukong_api::{Wukong, WukongStatus};
-use wukong_render::decide::{Presence, VmAction, decide};
+use wukong_render::decide::{VmAction, decide};
 use wukong_render::status::{self, Observed};
 use wukong_render::{disks, names};
 
@@ -60,21 +60,27 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     let mut written = 0;
     for nad in &decision.apply_nads {
         let live = seen.nads.get(&nad.name_any());
-        written += usize::from(apply::apply(&nads, nad, live).await? == Applied::Written);
+        written += usize::from(apply::apply(&nads, nad, live).await?.written());
     }
     if let Some(secret) = &decision.apply_secret {
         let secrets = dynamic(ctx, namespace, &secret_resource());
-        written +=
-            usize::from(apply::apply(&secrets, secret, seen.cloud_init_secret.as_ref()).await? == Applied::Written);
+        written += usize::from(apply::apply(&secrets, secret, seen.cloud_init_secret.as_ref()).await?.written());
     }
-    let vm_stored = match &decision.vm {
+    // The VM as it now stands (ours), so its status needs no second read.
+    let vm_now = match &decision.vm {
         VmAction::Apply(vm) => {
             let vms = dynamic(ctx, namespace, &vm_resource());
-            written += usize::from(apply::apply(&vms, vm.as_ref(), seen.vm.as_ref()).await? == Applied::Written);
-            true
+            match apply::apply(&vms, vm.as_ref(), seen.vm.as_ref()).await? {
+                Applied::Written(stored) => {
+                    written += 1;
+                    Some(*stored)
+                }
+                Applied::Unchanged => seen.vm.clone(),
+            }
         }
-        VmAction::Hold(_) => seen.facts.vm == Presence::Ours,
+        VmAction::Hold(_) => seen.vm.clone(),
     };
+    let vm_stored = vm_now.is_some();
     for name in &decision.delete_nads {
         apply::delete(&nads, name, seen.owned_uids.get(name).cloned()).await?;
         written += 1;
@@ -90,32 +96,27 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
         info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
     }
 
-    let (vm_status, vmi_status) = kubevirt_status(ctx, wukong, vm_stored).await?;
+    let vm_status = parse(vm_now.as_ref().and_then(status_field), "a VirtualMachine status")?;
+    let vmi_status = vmi_status(ctx, wukong).await?;
     let volumes = observe::volume_observations(&pvcs);
     let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &volumes };
     write_status(ctx, wukong, status::compute(&valid, &decision, &observed, &now)).await?;
     Ok(Action::requeue(ctx.requeue))
 }
 
-/// What KubeVirt reports of the VM and its instance.
-async fn kubevirt_status(
-    ctx: &Context,
-    wukong: &Wukong,
-    vm_stored: bool,
-) -> Result<(Option<VirtualMachineStatus>, Option<VirtualMachineInstanceStatus>)> {
-    let namespace = names::namespace_of(wukong);
+/// What KubeVirt reports of the VM's running instance.
+async fn vmi_status(ctx: &Context, wukong: &Wukong) -> Result<Option<VirtualMachineInstanceStatus>> {
+    if !ctx.kinds.vmi {
+        return Ok(None);
+    }
     let name = names::vm_name(names::name_of(wukong));
-    let status_of = |o: Option<kube::api::DynamicObject>| -> Result<Option<Value>> {
-        Ok(o.and_then(|o| o.data.get("status").cloned()).filter(|s| !s.is_null()))
-    };
-    let vm = if ctx.kinds.vm && vm_stored {
-        status_of(dynamic(ctx, namespace, &vm_resource()).get_opt(&name).await?)?
-    } else {
-        None
-    };
-    let vmi =
-        if ctx.kinds.vmi { status_of(dynamic(ctx, namespace, &vmi_resource()).get_opt(&name).await?)? } else { None };
-    Ok((parse(vm, "a VirtualMachine status")?, parse(vmi, "a VirtualMachineInstance status")?))
+    let vmi = dynamic(ctx, names::namespace_of(wukong), &vmi_resource()).get_opt(&name).await?;
+    parse(vmi.map(|o| o.data).as_ref().and_then(status_field), "a VirtualMachineInstance status")
+}
+
+/// An object's `status`, when it has one.
+fn status_field(object: &Value) -> Option<Value> {
+    object.get("status").filter(|s| !s.is_null()).cloned()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(value: Option<Value>, what: &'static str) -> Result<Option<T>> {
