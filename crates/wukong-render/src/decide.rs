@@ -103,6 +103,8 @@ pub struct Decision {
     pub delete_nads: Vec<String>,
     pub vm: VmAction,
     pub networks: Verdict,
+    /// Whether secondary networks were planned through Multus (false: the pod-network fallback).
+    pub multus: bool,
 }
 
 /// The names of the NADs wukong would generate for this Wukong (the shell asks the API server
@@ -196,7 +198,7 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         }
         (VmAction::Apply(_), _) => cloudinit::secret(wukong, &plan, &[]),
     };
-    Decision { apply_nads, apply_secret, delete_nads, vm, networks }
+    Decision { apply_nads, apply_secret, delete_nads, vm, networks, multus: facts.kinds.nad }
 }
 
 /// Network problems the VM cannot start with.

@@ -194,8 +194,7 @@ fn network_statuses(
 ) -> Vec<NetworkStatus> {
     let wukong = valid.wukong();
     // The NADs in use are those the decision's plan attached (the fallback attaches none).
-    let multus = decision.networks.reason != Reason::MultusNotInstalled;
-    let plan = plan::plan(wukong, multus);
+    let plan = plan::plan(wukong, decision.multus);
     let from_vmi = |name: &str| vmi.and_then(|s| s.interfaces.iter().find(|i| i.name.as_deref() == Some(name)));
     let mut out = vec![with_vmi(
         NetworkStatus { name: names::POD_NETWORK.into(), ..Default::default() },
