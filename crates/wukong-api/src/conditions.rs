@@ -9,6 +9,10 @@ pub const NETWORKS_READY: &str = "NetworksReady";
 pub const VIRTUAL_MACHINE_READY: &str = "VirtualMachineReady";
 /// Both of the above.
 pub const READY: &str = "Ready";
+/// Changes of the spec wait for a restart of the running VM (KubeVirt's `RestartRequired` on
+/// the VM, or a change KubeVirt applies only to a new instance without saying so). Present
+/// only while true; `status.pendingChanges` lists the changes.
+pub const RESTART_REQUIRED: &str = "RestartRequired";
 
 /// Why a condition has its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +60,10 @@ pub enum Reason {
     SecretConflict,
     /// The API server refused or failed a request; retried with backoff.
     ApiError,
+
+    // RestartRequired
+    /// Changes wait for a restart of the running VM.
+    RestartRequired,
 }
 
 impl Reason {
@@ -80,6 +88,7 @@ impl Reason {
             Reason::SecretNotFound => "SecretNotFound",
             Reason::SecretConflict => "SecretConflict",
             Reason::ApiError => "ApiError",
+            Reason::RestartRequired => "RestartRequired",
         }
     }
 }

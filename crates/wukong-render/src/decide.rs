@@ -6,12 +6,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Secret;
+use serde_json::Value;
+use wukong_api::PendingChange;
 use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
 
 use crate::capabilities::KubeVirtCapabilities;
 use crate::cni::CniVersion;
+use crate::liveupdate::{self, Instance, Template};
 use crate::plan::{Attachment, Binding, NadRef, NetworkPlan};
 use crate::{Validated, cloudinit, nad, names, plan, vm};
 
@@ -63,6 +66,9 @@ pub struct Facts {
     pub named_nads: BTreeMap<NadRef, bool>,
     /// NADs labelled as generated for this Wukong and controlled by it.
     pub owned_nads: BTreeSet<String>,
+    /// The attachment annotation ([`wukong_api::labels::ATTACHMENT`]) of the owned NADs that
+    /// carry one (an older wukong wrote none).
+    pub nad_attachments: BTreeMap<String, String>,
     /// What exists under the VM's name.
     pub vm: Presence,
     /// The keys of `sshKeySecret` ([`wanted_ssh_key_secret`] names it).
@@ -72,6 +78,10 @@ pub struct Facts {
     /// What the cluster's KubeVirt can do, from its KubeVirt CR; `None` when no CR could be read
     /// (then nothing is held back for it: KubeVirt's own status tells).
     pub kubevirt: Option<KubeVirtCapabilities>,
+    /// The live VM (JSON), when it is [`Presence::Ours`].
+    pub live_vm: Option<Value>,
+    /// The VM's instance (its VMI, JSON), when one exists.
+    pub live_vmi: Option<Value>,
 }
 
 /// The controller's settings that shape decisions.
@@ -113,6 +123,12 @@ pub struct Decision {
     pub networks: Verdict,
     /// Whether secondary networks were planned through Multus (false: the pod-network fallback).
     pub multus: bool,
+    /// Generated networks whose NAD is not `<wukong>-<network>-nad`: a running instance still
+    /// uses that one with another attachment ([`plan::place`]).
+    pub swapped_nads: BTreeMap<String, NadRef>,
+    /// What the running instance does not have yet of the VM applied, and how each change
+    /// reaches it ([`liveupdate::classify`]); empty when no instance runs or the VM is held.
+    pub pending: Vec<PendingChange>,
 }
 
 /// The names of the NADs wukong would generate for this Wukong (the shell asks the API server
@@ -120,7 +136,7 @@ pub struct Decision {
 pub fn wanted_nads(valid: &Validated, policy: &Policy) -> (Vec<String>, Vec<NadRef>) {
     let wukong = valid.wukong();
     let plan = plan::plan(wukong, true);
-    let generated = plan.generated().map(|(_, nad)| nad.name.clone()).collect();
+    let generated = plan.generated().flat_map(|(net, _)| plan::nad_names(wukong, net)).collect();
     let named = plan.existing().map(|(_, nad)| nad.clone()).filter(|nad| allowed(wukong, policy, nad)).collect();
     (generated, named)
 }
@@ -138,7 +154,20 @@ fn allowed(wukong: &wukong_api::Wukong, policy: &Policy, nad: &NadRef) -> bool {
 /// Decides, from the validated spec and the facts, what the controller does (DESIGN §4).
 pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     let wukong = valid.wukong();
-    let plan = plan::plan(wukong, facts.kinds.nad);
+    let namespace = names::namespace_of(wukong);
+    let mut plan = plan::plan(wukong, facts.kinds.nad);
+    let running = facts.live_vmi.as_ref().and_then(Instance::from_vmi);
+    let live = facts.live_vm.as_ref().and_then(Template::of_vm);
+    if let Some(running) = &running {
+        let owned =
+            facts.owned_nads.iter().map(|name| (name.clone(), facts.nad_attachments.get(name).cloned())).collect();
+        plan::place(&mut plan, wukong, &running.nads(namespace), &owned);
+    }
+    let swapped_nads = plan
+        .generated()
+        .filter(|(net, nad)| nad.name != names::nad_name(names::name_of(wukong), net.name()))
+        .map(|(net, nad)| (net.name().to_string(), nad.clone()))
+        .collect();
     let networks = networks_verdict(wukong, &plan, facts, policy);
 
     let apply_nads = plan
@@ -146,12 +175,6 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         .filter(|(_, nad)| facts.generated_nads.get(&nad.name) != Some(&Presence::Foreign))
         .map(|(net, nad_ref)| nad::nad(wukong, net, nad_ref, policy.cni_version))
         .collect();
-    let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
-    let delete_nads = if facts.kinds.nad {
-        facts.owned_nads.iter().filter(|n| !wanted.contains(n.as_str())).cloned().collect()
-    } else {
-        Vec::new()
-    };
 
     let vm_name = names::vm_name(names::name_of(wukong));
     let vm = if !facts.kinds.vm {
@@ -199,7 +222,50 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     } else if let Some(verdict) = missing_binding(&plan, facts.kubevirt.as_ref(), &vm_name) {
         VmAction::Hold(verdict)
     } else {
-        VmAction::Apply(Box::new(vm::virtual_machine(wukong, &plan)))
+        let mut desired = vm::virtual_machine(wukong, &plan);
+        if let Some(live) = &live {
+            let spec_networks = wukong.spec.networks.iter().map(|n| n.name.as_str()).collect();
+            liveupdate::carry_unplugs(&mut desired, live, running.as_ref(), &spec_networks);
+        }
+        VmAction::Apply(Box::new(desired))
+    };
+    // A NAD no longer wanted goes once nothing may attach a pod with it: not the running
+    // instance (a migration target is made from it), nor a VM left as it is.
+    let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
+    let mut in_use: BTreeSet<NadRef> = running.iter().flat_map(|r| r.nads(namespace).into_values()).collect();
+    match (&vm, &live) {
+        (VmAction::Apply(desired), _) => in_use.extend(
+            liveupdate::Template::of(&desired.spec.template.spec)
+                .networks
+                .iter()
+                .filter_map(|n| Some(NadRef::parse(&n.multus.as_ref()?.network_name, namespace))),
+        ),
+        (VmAction::Hold(_), Some(live)) => in_use.extend(
+            live.networks.iter().filter_map(|n| Some(NadRef::parse(&n.multus.as_ref()?.network_name, namespace))),
+        ),
+        (VmAction::Hold(_), None) => {}
+    }
+    // While KubeVirt has a migration pending, the instance's pod may still be attached with a
+    // NAD the instance no longer names (a new NAD under LiveUpdateNADRef): nothing is deleted.
+    let migrating = running.as_ref().is_some_and(|r| r.migration_required.is_some());
+    let delete_nads = if facts.kinds.nad && !migrating {
+        facts
+            .owned_nads
+            .iter()
+            .filter(|n| !wanted.contains(n.as_str()))
+            .filter(|n| !in_use.contains(&NadRef { namespace: namespace.to_string(), name: (*n).clone() }))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let pending = match (&vm, &running) {
+        (VmAction::Apply(desired), Some(running)) => liveupdate::classify(
+            &Template::of(&desired.spec.template.spec),
+            running,
+            &facts.kubevirt.clone().unwrap_or_default(),
+        ),
+        _ => Vec::new(),
     };
     let apply_secret = match (&vm, &facts.ssh_keys) {
         (VmAction::Hold(_), _) => None,
@@ -208,7 +274,7 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         }
         (VmAction::Apply(_), _) => cloudinit::secret(wukong, &plan, &[]),
     };
-    Decision { apply_nads, apply_secret, delete_nads, vm, networks, multus: facts.kinds.nad }
+    Decision { apply_nads, apply_secret, delete_nads, vm, networks, multus: facts.kinds.nad, swapped_nads, pending }
 }
 
 /// The binding plugin a network's interface names, when it is one KubeVirt must register.

@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use wukong_api::conditions::{self, Reason};
 use wukong_api::kubevirt::{KubeVirtCondition, VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
-use wukong_api::{NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
+use wukong_api::{Applies, NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
 
 use crate::decide::{Decision, Verdict, VmAction};
 use crate::plan::{self, Attachment};
@@ -63,16 +63,20 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         _ => Phase::Pending,
     };
     let networks = network_statuses(valid, decision, observed.vmi);
+    let mut conditions = vec![
+        condition(conditions::NETWORKS_READY, &decision.networks, generation, previous, now),
+        condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
+        condition(conditions::READY, &ready, generation, previous, now),
+    ];
+    if let Some(restart) = restart_verdict(wukong, &vm_name, decision, observed) {
+        conditions.push(condition(conditions::RESTART_REQUIRED, &restart, generation, previous, now));
+    }
     WukongStatus {
         phase: Some(phase),
         vm_name: observed.vm_stored.then_some(vm_name),
         node_name: observed.vmi.and_then(|s| s.node_name.clone()),
         observed_generation: generation,
-        conditions: vec![
-            condition(conditions::NETWORKS_READY, &decision.networks, generation, previous, now),
-            condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
-            condition(conditions::READY, &ready, generation, previous, now),
-        ],
+        conditions,
         networks_attached: Some(if decision.networks.ready {
             attached_count(&networks)
         } else {
@@ -80,7 +84,42 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         }),
         networks,
         volumes: volume_statuses(wukong, observed.volumes),
+        pending_changes: decision.pending.clone(),
     }
+}
+
+/// `RestartRequired` (present only while true): KubeVirt reports it on the VM, or a change of
+/// the spec reaches the running VM only at a restart ([`crate::liveupdate::classify`]: some
+/// KubeVirt does not report). The message names the changes and KubeVirt's words.
+fn restart_verdict(wukong: &Wukong, vm_name: &str, decision: &Decision, observed: &Observed<'_>) -> Option<Verdict> {
+    let kubevirt =
+        observed.vm.and_then(|s| s.conditions.iter().find(|c| c.type_ == "RestartRequired" && c.status == "True"));
+    let waiting: Vec<String> = decision
+        .pending
+        .iter()
+        .filter(|c| c.applies == Applies::Restart)
+        .map(|c| format!("{}: {}", c.subject, c.change))
+        .collect();
+    if kubevirt.is_none() && waiting.is_empty() {
+        return None;
+    }
+    let namespace = names::namespace_of(wukong);
+    let mut message = match kubevirt {
+        Some(c) => format!(
+            "KubeVirt reports RestartRequired on VirtualMachine {namespace}/{vm_name} ({})",
+            c.message.as_deref().filter(|m| !m.is_empty()).unwrap_or("no message")
+        ),
+        None => format!(
+            "the running VirtualMachine {namespace}/{vm_name} gets these changes only when it restarts, which KubeVirt does not report"
+        ),
+    };
+    if !waiting.is_empty() {
+        message.push_str(&format!(": {}", waiting.join("; ")));
+    }
+    message.push_str(&format!(
+        "; restart the VM to apply them (virtctl restart {vm_name}); wukong never restarts a running VM"
+    ));
+    Some(Verdict { ready: true, reason: Reason::RestartRequired, message })
 }
 
 /// `attached/secondary`, for the printer column (the pod network is not counted); a network
@@ -265,7 +304,8 @@ fn network_statuses(
     )];
     for net in &plan.networks {
         let nad_name = match &net.attachment {
-            Attachment::Generated(nad) | Attachment::Existing(nad) => Some(nad.to_string()),
+            Attachment::Generated(nad) => Some(decision.swapped_nads.get(net.name()).unwrap_or(nad).to_string()),
+            Attachment::Existing(nad) => Some(nad.to_string()),
             Attachment::Fallback => None,
         };
         let status = NetworkStatus {
@@ -292,6 +332,7 @@ fn with_vmi(mut status: NetworkStatus, iface: Option<&VmiInterface>) -> NetworkS
         if let Some(mac) = &i.mac {
             status.mac_address = Some(mac.to_ascii_lowercase());
         }
+        status.link_state = i.link_state.clone().filter(|l| !l.is_empty());
     }
     status
 }

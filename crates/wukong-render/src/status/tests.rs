@@ -351,3 +351,103 @@ fn a_vm_on_its_way_says_what_kubevirt_waits_for() {
         "VirtualMachine prod/web-vm is stored; KubeVirt reports it Starting (PodNotExists: virt-launcher pod has not yet been scheduled)"
     );
 }
+
+// ---- a running VM's pending changes (issue 15) -------------------------------------------------
+
+/// The decision for `after` while an instance started from `before`'s VM runs.
+fn running_decision(before: &Validated, after: &Validated) -> Decision {
+    let VmAction::Apply(vm) = decision(before, all()).vm else { panic!("held") };
+    let (generated, _) = wanted_nads(after, &Policy::default());
+    let facts = Facts {
+        kinds: all(),
+        generated_nads: generated.into_iter().map(|n| (n, Presence::Absent)).collect(),
+        live_vm: Some(serde_json::to_value(vm.as_ref()).unwrap()),
+        live_vmi: Some(json!({ "spec": vm.spec.template.spec, "status": { "phase": "Running" } })),
+        ..Facts::default()
+    };
+    decide(after, &facts, &Policy::default())
+}
+
+fn with_networks(networks: serde_json::Value) -> Validated {
+    let mut object = serde_json::to_value(wukong(None).wukong()).unwrap();
+    object["spec"]["networks"] = networks;
+    validate_object(&object).unwrap()
+}
+
+#[test]
+fn changes_a_running_vm_gets_only_at_a_restart_say_restart_required_even_when_kubevirt_does_not() {
+    let before = wukong(None);
+    let macvlan = with_networks(json!([
+        { "name": "mgmt", "type": "bridge", "ipConfig": { "mode": "static", "address": "10.0.0.5/24" } },
+        { "name": "up", "type": "macvlan", "master": "eth1" }
+    ]));
+    let d = running_decision(&before, &macvlan);
+    let observed = Observed { vm_stored: true, ..Observed::default() };
+    let s = compute(&macvlan, &d, &observed, &at(0));
+    assert_eq!(s.pending_changes.len(), 1, "{:?}", s.pending_changes);
+    assert_eq!(s.pending_changes[0].applies, Applies::Restart);
+    let restart = cond(&s, "RestartRequired");
+    assert_eq!((restart.status.as_str(), restart.reason.as_str()), ("True", "RestartRequired"));
+    assert!(
+        restart.message.contains(
+            "prod/web-vm gets these changes only when it restarts, which KubeVirt does not report: network up: added"
+        ),
+        "{}",
+        restart.message
+    );
+    assert!(restart.message.contains("virtctl restart web-vm"));
+
+    // A hot-plug is no restart: no condition, the change listed as live.
+    let bridge = with_networks(json!([
+        { "name": "mgmt", "type": "bridge", "ipConfig": { "mode": "static", "address": "10.0.0.5/24" } },
+        { "name": "data", "type": "bridge" }
+    ]));
+    let s = compute(&bridge, &running_decision(&before, &bridge), &observed, &at(0));
+    assert!(s.conditions.iter().all(|c| c.type_ != "RestartRequired"), "{:?}", s.conditions);
+    assert_eq!(s.pending_changes[0].applies, Applies::Live);
+}
+
+#[test]
+fn kubevirts_restart_required_is_mirrored_with_its_words() {
+    let v = wukong(None);
+    let d = running_decision(&v, &v);
+    assert!(d.pending.is_empty());
+    let vm = VirtualMachineStatus {
+        printable_status: Some("Running".into()),
+        conditions: vec![KubeVirtCondition {
+            type_: "RestartRequired".into(),
+            status: "True".into(),
+            reason: None,
+            message: Some("a non-live-updatable field was changed in the template spec".into()),
+        }],
+        ..Default::default()
+    };
+    let s = compute(&v, &d, &Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() }, &at(0));
+    let restart = cond(&s, "RestartRequired");
+    assert!(
+        restart.message.starts_with("KubeVirt reports RestartRequired on VirtualMachine prod/web-vm (a non-live-updatable field was changed in the template spec)"),
+        "{}",
+        restart.message
+    );
+    assert!(transitions(None, &s).iter().any(|t| t.reason == "RestartRequired" && !t.warning));
+}
+
+#[test]
+fn the_link_state_is_the_instances() {
+    let v = wukong(None);
+    let vmi = VirtualMachineInstanceStatus {
+        interfaces: vec![VmiInterface {
+            name: Some("mgmt".into()),
+            link_state: Some("down".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let s = compute(
+        &v,
+        &decision(&v, all()),
+        &Observed { vm_stored: true, vmi: Some(&vmi), ..Observed::default() },
+        &at(0),
+    );
+    assert_eq!(s.networks[1].link_state.as_deref(), Some("down"));
+}
