@@ -19,6 +19,9 @@ pub fn run(args: &RenderArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if args.diff {
+        return super::diff::run(args, &input);
+    }
     let options = RenderOptions { cni_version: args.cni_version, multus: !args.no_multus };
     match render_documents(&input, &options, args.output) {
         Ok(out) => {
@@ -59,8 +62,7 @@ pub struct Output {
 /// Parses every document of `input`, validates every Wukong, renders them all. Nothing is
 /// returned for output unless every Wukong is valid.
 pub fn render_documents(input: &str, options: &RenderOptions, format: OutputFormat) -> Result<Output, Vec<String>> {
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple(input).map_err(|e| vec![format!("the input is not valid YAML: {e}")])?;
+    let documents = documents(input)?;
     let mut notes = Vec::new();
     let mut rendered = Vec::new();
     let mut errors = Vec::new();
@@ -87,6 +89,11 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
         OutputFormat::Json => json(&rendered),
     };
     Ok(Output { text, notes })
+}
+
+/// The documents of a multi-document YAML input.
+pub(crate) fn documents(input: &str) -> Result<Vec<Value>, Vec<String>> {
+    serde_saphyr::from_multiple(input).map_err(|e| vec![format!("the input is not valid YAML: {e}")])
 }
 
 /// NADs, then the cloud-init Secret, then the VM: the order the controller applies them in.
