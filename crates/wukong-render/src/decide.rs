@@ -6,32 +6,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Secret;
-use serde_json::Value;
 use wukong_api::PendingChange;
 use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
+
+pub use crate::index::LiveVm;
+pub use crate::kinds::Kinds;
 
 use crate::capabilities::KubeVirtCapabilities;
 use crate::cni::CniVersion;
 use crate::liveupdate::{self, Instance, Template};
 use crate::plan::{Attachment, Binding, NadRef, NetworkPlan};
 use crate::{Validated, cloudinit, nad, names, plan, vm};
-
-/// Which optional kinds the API server serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Kinds {
-    /// `network-attachment-definitions.k8s.cni.cncf.io` (Multus).
-    pub nad: bool,
-    /// `virtualmachines.kubevirt.io`.
-    pub vm: bool,
-    /// `virtualmachineinstances.kubevirt.io`.
-    pub vmi: bool,
-    /// `datavolumes.cdi.kubevirt.io` (CDI): the phases of the disks' DataVolumes.
-    pub data_volume: bool,
-    /// `kubevirts.kubevirt.io`: the KubeVirt CR, what the cluster's KubeVirt can do.
-    pub kubevirt_config: bool,
-}
 
 /// Whether an object with the name wukong wants exists, and whose it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,14 +31,15 @@ pub enum Presence {
     Foreign,
 }
 
-/// The SSH public keys of the Secret named by `sshKeySecret`, as the shell found them.
+/// The Secret named by `sshKeySecret`, as the shell found it: whether it exists (its metadata
+/// only; wukong never reads a user's Secret: KubeVirt gives the keys to the guest).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SshKeys {
     /// The spec names no `sshKeySecret` (the shell did not look).
     #[default]
     NotNamed,
-    /// The Secret exists; its keys ([`cloudinit::ssh_keys_from`] reads them from its data).
-    Found(Vec<String>),
+    /// The Secret exists.
+    Found,
     /// The spec names a Secret that does not exist: the VM is held back.
     SecretNotFound,
 }
@@ -71,6 +59,11 @@ pub struct Facts {
     pub nad_attachments: BTreeMap<String, String>,
     /// What exists under the VM's name.
     pub vm: Presence,
+    /// What the VM that exists and is ours uses (its NADs, its cloud-init Secrets, its template).
+    pub live_vm: Option<LiveVm>,
+    /// The VM's running instance (its VMI, read with [`Instance::from_vmi`]); `None` when none
+    /// runs.
+    pub instance: Option<Instance>,
     /// The keys of `sshKeySecret` ([`wanted_ssh_key_secret`] names it).
     pub ssh_keys: SshKeys,
     /// What exists under the cloud-init Secret's name (`<wukong>-cloudinit`).
@@ -78,10 +71,6 @@ pub struct Facts {
     /// What the cluster's KubeVirt can do, from its KubeVirt CR; `None` when no CR could be read
     /// (then nothing is held back for it: KubeVirt's own status tells).
     pub kubevirt: Option<KubeVirtCapabilities>,
-    /// The live VM (JSON), when it is [`Presence::Ours`].
-    pub live_vm: Option<Value>,
-    /// The VM's instance (its VMI, JSON), when one exists.
-    pub live_vmi: Option<Value>,
 }
 
 /// The controller's settings that shape decisions.
@@ -119,6 +108,8 @@ pub struct Decision {
     pub apply_secret: Option<Secret>,
     /// Generated NADs no longer wanted, deleted after the VM.
     pub delete_nads: Vec<String>,
+    /// The cloud-init Secret is ours and no longer wanted: deleted after the VM.
+    pub delete_secret: bool,
     pub vm: VmAction,
     pub networks: Verdict,
     /// Whether secondary networks were planned through Multus (false: the pod-network fallback).
@@ -141,8 +132,9 @@ pub fn wanted_nads(valid: &Validated, policy: &Policy) -> (Vec<String>, Vec<NadR
     (generated, named)
 }
 
-/// The Secret whose values are the SSH public keys, when the spec names one: the shell reads it
-/// (in the Wukong's namespace) and reports [`SshKeys::Found`] or [`SshKeys::SecretNotFound`].
+/// The Secret whose values are the SSH public keys, when the spec names one: the shell checks
+/// that it exists (in the Wukong's namespace) and reports [`SshKeys::Found`] or
+/// [`SshKeys::SecretNotFound`].
 pub fn wanted_ssh_key_secret(valid: &Validated) -> Option<&str> {
     valid.wukong().spec.ssh_key_secret.as_deref()
 }
@@ -156,9 +148,8 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     let wukong = valid.wukong();
     let namespace = names::namespace_of(wukong);
     let mut plan = plan::plan(wukong, facts.kinds.nad);
-    let running = facts.live_vmi.as_ref().and_then(Instance::from_vmi);
-    let live = facts.live_vm.as_ref().and_then(Template::of_vm);
-    if let Some(running) = &running {
+    let running = facts.instance.as_ref();
+    if let Some(running) = running {
         let owned =
             facts.owned_nads.iter().map(|name| (name.clone(), facts.nad_attachments.get(name).cloned())).collect();
         plan::place(&mut plan, wukong, &running.nads(namespace), &owned);
@@ -175,6 +166,7 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         .filter(|(_, nad)| facts.generated_nads.get(&nad.name) != Some(&Presence::Foreign))
         .map(|(net, nad_ref)| nad::nad(wukong, net, nad_ref, policy.cni_version))
         .collect();
+    let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
 
     let vm_name = names::vm_name(names::name_of(wukong));
     let vm = if !facts.kinds.vm {
@@ -201,6 +193,8 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
                 cloudinit::secret_name(names::name_of(wukong))
             ),
         })
+    } else if let Some(verdict) = keeps_networks_without_multus(facts, &vm_name) {
+        VmAction::Hold(verdict)
     } else if let (Some(secret), SshKeys::SecretNotFound) = (&wukong.spec.ssh_key_secret, &facts.ssh_keys) {
         VmAction::Hold(Verdict {
             ready: false,
@@ -223,43 +217,50 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         VmAction::Hold(verdict)
     } else {
         let mut desired = vm::virtual_machine(wukong, &plan);
-        if let Some(live) = &live {
+        if let Some(live) = &facts.live_vm {
             let spec_networks = wukong.spec.networks.iter().map(|n| n.name.as_str()).collect();
-            liveupdate::carry_unplugs(&mut desired, live, running.as_ref(), &spec_networks);
+            liveupdate::carry_unplugs(&mut desired, &live.template, running, &spec_networks);
         }
         VmAction::Apply(Box::new(desired))
     };
-    // A NAD no longer wanted goes once nothing may attach a pod with it: not the running
-    // instance (a migration target is made from it), nor a VM left as it is.
-    let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
-    let mut in_use: BTreeSet<NadRef> = running.iter().flat_map(|r| r.nads(namespace).into_values()).collect();
-    match (&vm, &live) {
-        (VmAction::Apply(desired), _) => in_use.extend(
-            liveupdate::Template::of(&desired.spec.template.spec)
+    let apply_secret = match &vm {
+        VmAction::Hold(_) => None,
+        VmAction::Apply(_) => cloudinit::secret(wukong, &plan),
+    };
+    // What the VM uses once this reconcile is done: the new VM when it is applied (with the
+    // interfaces KubeVirt is unplugging), else the live one. A child it still uses is never
+    // deleted (a held VM keeps its NADs and its Secret), nor a NAD the running instance names
+    // (a migration target is made from it).
+    let mut in_use = match &vm {
+        VmAction::Apply(desired) => LiveVm {
+            nads: desired
+                .spec
+                .template
+                .spec
                 .networks
                 .iter()
-                .filter_map(|n| Some(NadRef::parse(&n.multus.as_ref()?.network_name, namespace))),
-        ),
-        (VmAction::Hold(_), Some(live)) => in_use.extend(
-            live.networks.iter().filter_map(|n| Some(NadRef::parse(&n.multus.as_ref()?.network_name, namespace))),
-        ),
-        (VmAction::Hold(_), None) => {}
-    }
+                .filter_map(|n| Some(NadRef::parse(&n.multus.as_ref()?.network_name, namespace)))
+                .collect(),
+            ..LiveVm::default()
+        },
+        VmAction::Hold(_) => facts.live_vm.clone().unwrap_or_default(),
+    };
+    in_use.nads.extend(running.iter().flat_map(|r| r.nads(namespace).into_values()));
     // While KubeVirt has a migration pending, the instance's pod may still be attached with a
     // NAD the instance no longer names (a new NAD under LiveUpdateNADRef): nothing is deleted.
-    let migrating = running.as_ref().is_some_and(|r| r.migration_required.is_some());
+    let migrating = running.is_some_and(|r| r.migration_required.is_some());
     let delete_nads = if facts.kinds.nad && !migrating {
         facts
             .owned_nads
             .iter()
             .filter(|n| !wanted.contains(n.as_str()))
-            .filter(|n| !in_use.contains(&NadRef { namespace: namespace.to_string(), name: (*n).clone() }))
+            .filter(|n| !in_use.nads.contains(&NadRef { namespace: namespace.to_string(), name: n.to_string() }))
             .cloned()
             .collect()
     } else {
         Vec::new()
     };
-    let pending = match (&vm, &running) {
+    let pending = match (&vm, running) {
         (VmAction::Apply(desired), Some(running)) => liveupdate::classify(
             &Template::of(&desired.spec.template.spec),
             running,
@@ -267,14 +268,41 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         ),
         _ => Vec::new(),
     };
-    let apply_secret = match (&vm, &facts.ssh_keys) {
-        (VmAction::Hold(_), _) => None,
-        (VmAction::Apply(_), SshKeys::Found(keys)) if wukong.spec.ssh_key_secret.is_some() => {
-            cloudinit::secret(wukong, &plan, keys)
-        }
-        (VmAction::Apply(_), _) => cloudinit::secret(wukong, &plan, &[]),
-    };
-    Decision { apply_nads, apply_secret, delete_nads, vm, networks, multus: facts.kinds.nad, swapped_nads, pending }
+    let secret_name = cloudinit::secret_name(names::name_of(wukong));
+    let delete_secret = facts.cloud_init_secret == Presence::Ours
+        && matches!(vm, VmAction::Apply(_))
+        && apply_secret.is_none()
+        && !in_use.secrets.contains(&secret_name);
+    Decision {
+        apply_nads,
+        apply_secret,
+        delete_nads,
+        delete_secret,
+        vm,
+        networks,
+        multus: facts.kinds.nad,
+        swapped_nads,
+        pending,
+    }
+}
+
+/// A hold when the NAD kind is not served but the VM that exists uses NADs: planning the
+/// pod-network fallback is for creating a VM on a cluster without Multus, never for taking its
+/// secondary networks from a VM that has them (Multus may be being reinstalled).
+fn keeps_networks_without_multus(facts: &Facts, vm_name: &str) -> Option<Verdict> {
+    let live = facts.live_vm.as_ref().filter(|_| !facts.kinds.nad && facts.vm == Presence::Ours)?;
+    if live.nads.is_empty() {
+        return None;
+    }
+    let nads: Vec<String> = live.nads.iter().map(ToString::to_string).collect();
+    Some(Verdict {
+        ready: false,
+        reason: Reason::MultusNotInstalled,
+        message: format!(
+            "VirtualMachine {vm_name} keeps its secondary networks ({}) while the NetworkAttachmentDefinition kind is not served: it is not changed until Multus is back",
+            nads.join(", ")
+        ),
+    })
 }
 
 /// The binding plugin a network's interface names, when it is one KubeVirt must register.

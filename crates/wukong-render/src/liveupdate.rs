@@ -29,7 +29,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Affinity, Toleration};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use wukong_api::kubevirt::{
@@ -44,7 +43,7 @@ use crate::plan::NadRef;
 /// The parts of a VM template, or of a VMI's spec, that decide how a change reaches a running
 /// VM. Read from JSON leniently: only the fields wukong sets, so KubeVirt's defaults on the
 /// instance (`model`, `sockets`, `imagePullPolicy`, ...) do not count as changes.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Template {
     pub networks: Vec<Network>,
     pub interfaces: Vec<Interface>,
@@ -53,8 +52,9 @@ pub struct Template {
     pub disks: Vec<Disk>,
     pub volumes: Vec<Volume>,
     pub node_selector: BTreeMap<String, String>,
-    pub tolerations: Vec<Toleration>,
-    pub affinity: Option<Affinity>,
+    /// As JSON (`null` when unset): compared, never read.
+    pub tolerations: Value,
+    pub affinity: Value,
 }
 
 impl Template {
@@ -68,8 +68,8 @@ impl Template {
             disks: spec.domain.devices.disks.clone(),
             volumes: spec.volumes.clone(),
             node_selector: spec.node_selector.clone(),
-            tolerations: spec.tolerations.clone(),
-            affinity: spec.affinity.clone(),
+            tolerations: if spec.tolerations.is_empty() { Value::Null } else { json(&spec.tolerations) },
+            affinity: spec.affinity.as_ref().map_or(Value::Null, json),
         }
     }
 
@@ -83,8 +83,12 @@ impl Template {
             disks: part(spec, "/domain/devices/disks"),
             volumes: part(spec, "/volumes"),
             node_selector: part(spec, "/nodeSelector"),
-            tolerations: part(spec, "/tolerations"),
-            affinity: part(spec, "/affinity"),
+            tolerations: spec
+                .get("tolerations")
+                .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+                .cloned()
+                .unwrap_or_default(),
+            affinity: spec.get("affinity").cloned().unwrap_or_default(),
         }
     }
 
@@ -102,12 +106,16 @@ impl Template {
     }
 }
 
+fn json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("a template part serializes")
+}
+
 fn part<T: DeserializeOwned + Default>(spec: &Value, pointer: &str) -> T {
     spec.pointer(pointer).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default()
 }
 
 /// A running instance of a VM (its VMI), as far as live updates go.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Instance {
     /// What the instance runs with (the VMI's spec).
     pub spec: Template,

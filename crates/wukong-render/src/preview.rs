@@ -9,12 +9,12 @@
 //! lies outside the VM: the cloud-init data the guest reads when an instance starts, and grown
 //! disks.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use wukong_api::{Applies, NetworkSpec, PendingChange, Wukong};
 
 use crate::capabilities::KubeVirtCapabilities;
-use crate::decide::{self, Decision, Facts, Kinds, Policy, Presence, Verdict, VmAction};
-use crate::liveupdate::{self, Template};
+use crate::decide::{self, Decision, Facts, Kinds, LiveVm, Policy, Presence, Verdict, VmAction};
+use crate::liveupdate::{self, Instance, Template};
 use crate::{Validated, cloudinit, disks, names, plan, vm};
 
 /// What applying a new spec does.
@@ -66,11 +66,10 @@ pub fn facts_of(old: &Validated, policy: &Policy, kubevirt: Option<KubeVirtCapab
     }
     if let VmAction::Apply(vm) = &decision.vm {
         facts.vm = Presence::Ours;
-        facts.live_vm = Some(serde_json::to_value(vm.as_ref()).expect("a VM serializes"));
+        let namespace = names::namespace_of(wukong);
+        facts.live_vm = Some(LiveVm::from_vm(&serde_json::to_value(vm.as_ref()).expect("a VM serializes"), namespace));
         if vm::run_strategy(&wukong.spec).as_str() != "Halted" {
-            let spec = &vm.spec.template.spec;
-            let reported: Vec<Value> = spec.networks.iter().map(|n| json!({ "name": n.name })).collect();
-            facts.live_vmi = Some(json!({ "spec": spec, "status": { "phase": "Running", "interfaces": reported } }));
+            facts.instance = Some(Instance::started_from(Template::of(&vm.spec.template.spec)));
         }
     }
     facts.cloud_init_secret = if decision.apply_secret.is_some() { Presence::Ours } else { Presence::Absent };
@@ -91,7 +90,7 @@ pub fn preview(new: &Validated, old: Option<&Validated>, facts: &Facts, policy: 
         facts.named_nads.entry(nad).or_insert(true);
     }
     let decision = decide::decide(new, &facts, policy);
-    let running = facts.live_vmi.as_ref().and_then(liveupdate::Instance::from_vmi).is_some();
+    let running = facts.instance.is_some();
     let namespace = names::namespace_of(wukong);
     let name = names::name_of(wukong);
     let mut preview = Preview {
@@ -111,8 +110,8 @@ pub fn preview(new: &Validated, old: Option<&Validated>, facts: &Facts, policy: 
     preview.changes = if running {
         decision.pending.clone()
     } else {
-        match facts.live_vm.as_ref().and_then(Template::of_vm) {
-            Some(last) => liveupdate::classify_stopped(&desired, &last),
+        match &facts.live_vm {
+            Some(last) => liveupdate::classify_stopped(&desired, &last.template),
             None => Vec::new(),
         }
     };
@@ -192,7 +191,7 @@ fn spec_changes(
     }
     let data = |w: &Wukong| {
         let plan = plan::plan(w, true);
-        cloudinit::secret(w, &plan, &[]).and_then(|s| s.data).unwrap_or_default()
+        cloudinit::secret(w, &plan).and_then(|s| s.data).unwrap_or_default()
     };
     let (before, after) = (data(old), data(new));
     for (key, what) in [(cloudinit::USER_DATA_KEY, "user data"), (cloudinit::NETWORK_DATA_KEY, "network data")] {

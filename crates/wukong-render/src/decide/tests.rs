@@ -1,6 +1,6 @@
 //! DESIGN §4's behaviour table, row by row, on the pure decision.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::validate_object;
@@ -38,6 +38,7 @@ fn facts(valid: &Validated) -> Facts {
         ssh_keys: SshKeys::NotNamed,
         cloud_init_secret: Presence::Absent,
         kubevirt: None,
+        live_vm: None,
         ..Facts::default()
     }
 }
@@ -169,6 +170,79 @@ fn multus_absent_falls_back_to_the_pod_network() {
     assert!(d.networks.message.contains("networks mgmt, data fell back to the pod network"));
 }
 
+fn live_vm(nads: &[&str], secrets: &[&str]) -> Option<LiveVm> {
+    Some(LiveVm {
+        nads: nads.iter().map(|n| NadRef::parse(n, "prod")).collect(),
+        secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        ..LiveVm::default()
+    })
+}
+
+#[test]
+fn multus_gone_holds_an_existing_vm_with_secondary_networks_instead_of_stripping_them() {
+    let v = seed();
+    let mut f = facts(&v);
+    f.kinds.nad = false;
+    f.vm = Presence::Ours;
+    f.live_vm = live_vm(&["web-mgmt-nad", "web-data-nad"], &[]);
+    f.owned_nads = ["web-mgmt-nad".to_string()].into();
+    let d = decide(&v, &f, &Policy::default());
+    let verdict = held(&d);
+    assert_eq!(verdict.reason, Reason::MultusNotInstalled);
+    assert!(
+        verdict.message.contains("keeps its secondary networks (prod/web-data-nad, prod/web-mgmt-nad)"),
+        "{}",
+        verdict.message
+    );
+    assert!(d.delete_nads.is_empty() && d.apply_nads.is_empty());
+    assert_eq!(d.apply_secret, None);
+    // A VM that only has the pod network has nothing to lose: the fallback applies.
+    f.live_vm = live_vm(&[], &[]);
+    assert_eq!(vm_networks(&decide(&v, &f, &Policy::default())), ["default"]);
+}
+
+#[test]
+fn a_held_vm_keeps_the_nads_it_uses() {
+    // data switched to a nadName that does not exist: the VM is held, so its NAD stays.
+    let v = valid(json!([
+        { "name": "mgmt", "type": "bridge" },
+        { "name": "data", "type": "bridge", "nadName": "shared-data" }
+    ]));
+    let mut f = facts(&v);
+    f.named_nads.values_mut().for_each(|exists| *exists = false);
+    f.vm = Presence::Ours;
+    f.live_vm = live_vm(&["web-mgmt-nad", "web-data-nad"], &[]);
+    f.owned_nads = ["web-mgmt-nad", "web-data-nad", "web-old-nad"].map(String::from).into();
+    let d = decide(&v, &f, &Policy::default());
+    assert_eq!(held(&d).reason, Reason::WaitingForNetworks);
+    assert_eq!(d.delete_nads, ["web-old-nad"], "only what the live VM no longer uses");
+    // Once the NAD exists the VM is applied without data's generated NAD, which can go.
+    f.named_nads.values_mut().for_each(|exists| *exists = true);
+    let d = decide(&v, &f, &Policy::default());
+    assert_eq!(d.delete_nads, ["web-data-nad", "web-old-nad"]);
+}
+
+#[test]
+fn the_cloud_init_secret_goes_when_nothing_needs_it() {
+    let v = valid(json!([{ "name": "lan", "type": "bridge" }]));
+    let mut f = facts(&v);
+    f.cloud_init_secret = Presence::Ours;
+    f.vm = Presence::Ours;
+    f.live_vm = live_vm(&["web-lan-nad"], &["web-cloudinit"]);
+    let d = decide(&v, &f, &Policy::default());
+    assert!(d.delete_secret, "old hashes and keys do not linger");
+    // Never a foreign one, and never while a held VM still uses it.
+    f.cloud_init_secret = Presence::Foreign;
+    assert!(!decide(&v, &f, &Policy::default()).delete_secret);
+    f.cloud_init_secret = Presence::Ours;
+    f.kinds.vm = false;
+    assert!(!decide(&v, &f, &Policy::default()).delete_secret);
+    let needs = with_spec(json!({}));
+    let mut f = facts(&needs);
+    f.cloud_init_secret = Presence::Ours;
+    assert!(!decide(&needs, &f, &Policy::default()).delete_secret);
+}
+
 #[test]
 fn kubevirt_absent_still_reconciles_the_nads() {
     let v = seed();
@@ -265,39 +339,28 @@ fn a_missing_ssh_key_secret_holds_the_vm_and_applies_no_cloud_init_secret() {
 }
 
 #[test]
-fn the_keys_of_the_ssh_key_secret_go_into_the_cloud_init_secret_never_into_the_vm() {
+fn the_ssh_key_secret_is_named_in_access_credentials_never_read() {
     let v = with_spec(json!({ "sshKeySecret": "web-keys", "cloudInitUser": { "name": "ops" } }));
     let mut f = facts(&v);
-    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey ops@example".into()]);
+    f.ssh_keys = SshKeys::Found;
     let d = decide(&v, &f, &Policy::default());
     let secret = d.apply_secret.as_ref().unwrap();
     assert_eq!(secret.metadata.name.as_deref(), Some("web-cloudinit"));
     assert_eq!(secret.metadata.namespace.as_deref(), Some("prod"));
     let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Wukong", "web", Some(true)));
-    assert!(secret_text(&d, "userdata").contains("\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey ops@example\""));
+    assert!(!secret_text(&d, "userdata").contains("ssh"), "no keys in the cloud-init Secret: KubeVirt adds them");
     assert!(secret_text(&d, "networkdata").contains("\"192.168.100.10/24\""));
     assert_eq!(vm_volumes(&d), ["cloudinit"]);
     let VmAction::Apply(vm) = &d.vm else { unreachable!() };
-    let vm_text = serde_json::to_string(vm).unwrap();
-    assert!(!vm_text.contains("ssh-ed25519"), "keys never inline in the VM");
+    let credential = serde_json::to_value(&vm.spec.template.spec.access_credentials).unwrap();
+    assert_eq!(
+        credential,
+        json!([{ "sshPublicKey": { "source": { "secret": { "secretName": "web-keys" } }, "propagationMethod": { "noCloud": {} } } }])
+    );
     let source = vm.spec.template.spec.volumes[0].cloud_init_no_cloud.as_ref().unwrap();
     assert_eq!(source.secret_ref.as_ref().unwrap().name, "web-cloudinit");
     assert_eq!(source.network_data_secret_ref.as_ref().unwrap().name, "web-cloudinit");
-}
-
-#[test]
-fn changed_keys_change_the_cloud_init_secret() {
-    let v = with_spec(json!({ "sshKeySecret": "web-keys" }));
-    let mut f = facts(&v);
-    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAA-one".into()]);
-    let one = decide(&v, &f, &Policy::default());
-    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAA-two".into()]);
-    let two = decide(&v, &f, &Policy::default());
-    assert!(secret_text(&two, "userdata").contains("AAAA-two"));
-    assert!(!secret_text(&two, "userdata").contains("AAAA-one"));
-    assert_ne!(one.apply_secret, two.apply_secret);
-    assert_eq!(one.vm, two.vm, "the VM only references the Secret, so it does not change");
 }
 
 #[test]
@@ -425,9 +488,27 @@ fn without_multus_a_macvlan_network_falls_back_and_needs_no_binding() {
 
 // ---- a running VM (issue 15) ------------------------------------------------------------------
 
-/// The facts once `before` runs: its NADs (ours, with their attachments), its VM as applied,
+/// A cluster where a VM runs: the facts, and the live VM and its instance as JSON (read into
+/// the facts by [`Live::facts`], as the shell reads them).
+#[derive(Clone)]
+struct Live {
+    facts: Facts,
+    vm: Value,
+    vmi: Option<Value>,
+}
+
+impl Live {
+    fn facts(&self) -> Facts {
+        let mut f = self.facts.clone();
+        f.live_vm = Some(LiveVm::from_vm(&self.vm, "prod"));
+        f.instance = self.vmi.as_ref().and_then(Instance::from_vmi);
+        f
+    }
+}
+
+/// The cluster once `before` runs: its NADs (ours, with their attachments), its VM as applied,
 /// and an instance started from that VM that reports every interface.
-fn running(before: &Validated) -> Facts {
+fn running(before: &Validated) -> Live {
     let d = decide(before, &facts(before), &Policy::default());
     let VmAction::Apply(vm) = &d.vm else { panic!("held") };
     let mut f = facts(before);
@@ -439,21 +520,23 @@ fn running(before: &Validated) -> Facts {
         f.generated_nads.insert(name, Presence::Ours);
     }
     f.vm = Presence::Ours;
-    f.live_vm = Some(serde_json::to_value(vm.as_ref()).unwrap());
     let spec = serde_json::to_value(&vm.spec.template.spec).unwrap();
     let reported: Vec<Value> = vm.spec.template.spec.networks.iter().map(|n| json!({ "name": n.name })).collect();
-    f.live_vmi = Some(json!({ "spec": spec, "status": { "phase": "Running", "interfaces": reported } }));
-    f
+    Live {
+        facts: f,
+        vm: serde_json::to_value(vm.as_ref()).unwrap(),
+        vmi: Some(json!({ "spec": spec, "status": { "phase": "Running", "interfaces": reported } })),
+    }
 }
 
-/// `f`, for deciding `after` (the NAD names `after` would generate are asked about too).
-fn for_spec(mut f: Facts, after: &Validated) -> Facts {
+/// `live`, for deciding `after` (the NAD names `after` would generate are asked about too).
+fn for_spec(mut live: Live, after: &Validated) -> Live {
     let (generated, named) = wanted_nads(after, &Policy::default());
     for name in generated {
-        f.generated_nads.entry(name).or_insert(Presence::Absent);
+        live.facts.generated_nads.entry(name).or_insert(Presence::Absent);
     }
-    f.named_nads = named.into_iter().map(|n| (n, true)).collect();
-    f
+    live.facts.named_nads = named.into_iter().map(|n| (n, true)).collect();
+    live
 }
 
 fn applied(d: &Decision) -> &VirtualMachine {
@@ -488,7 +571,7 @@ fn only_mgmt() -> Validated {
 #[test]
 fn a_network_added_to_a_running_vm_is_hot_plugged() {
     let f = for_spec(running(&only_mgmt()), &seed());
-    let d = decide(&seed(), &f, &Policy::default());
+    let d = decide(&seed(), &f.facts(), &Policy::default());
     assert_eq!(vm_networks(&d), ["default", "mgmt", "data"]);
     assert_eq!(nad_names(&d), ["web-mgmt-nad", "web-data-nad"]);
     assert_eq!(
@@ -500,7 +583,7 @@ fn a_network_added_to_a_running_vm_is_hot_plugged() {
 #[test]
 fn a_bridge_network_removed_from_a_running_vm_is_unplugged_and_its_nad_kept_while_listed() {
     let f = for_spec(running(&seed()), &only_mgmt());
-    let d = decide(&only_mgmt(), &f, &Policy::default());
+    let d = decide(&only_mgmt(), &f.facts(), &Policy::default());
     // The interface, exactly as the live VM has it, with state absent.
     assert_eq!(vm_networks(&d), ["default", "mgmt", "data"]);
     let data = interface(&d, "data");
@@ -516,10 +599,10 @@ fn a_bridge_network_removed_from_a_running_vm_is_unplugged_and_its_nad_kept_whil
     // KubeVirt marked it absent on the instance too; the instance still lists it.
     let mut f = f;
     let VmAction::Apply(vm) = &d.vm else { unreachable!() };
-    f.live_vm = Some(serde_json::to_value(vm.as_ref()).unwrap());
-    let vmi = f.live_vmi.as_mut().unwrap();
+    f.vm = serde_json::to_value(vm.as_ref()).unwrap();
+    let vmi = f.vmi.as_mut().unwrap();
     vmi["spec"] = serde_json::to_value(&vm.spec.template.spec).unwrap();
-    let d = decide(&only_mgmt(), &f, &Policy::default());
+    let d = decide(&only_mgmt(), &f.facts(), &Policy::default());
     assert_eq!(interface(&d, "data").state.as_deref(), Some("absent"));
     assert!(d.delete_nads.is_empty());
     assert_eq!(d.pending[0].change, "being unplugged (interface state absent)");
@@ -527,20 +610,20 @@ fn a_bridge_network_removed_from_a_running_vm_is_unplugged_and_its_nad_kept_whil
     // virt-handler no longer reports it; KubeVirt dropped it from the instance and then from
     // the VM: wukong does not put it back, and deletes the NAD.
     let mut gone = f.clone();
-    let vmi = gone.live_vmi.as_mut().unwrap();
+    let vmi = gone.vmi.as_mut().unwrap();
     vmi["spec"]["networks"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
     vmi["spec"]["domain"]["devices"]["interfaces"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
     vmi["status"]["interfaces"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
-    let d = decide(&only_mgmt(), &gone, &Policy::default());
+    let d = decide(&only_mgmt(), &gone.facts(), &Policy::default());
     assert_eq!(vm_networks(&d), ["default", "mgmt", "data"], "the live VM still has it: kept as it is");
     assert!(d.delete_nads.is_empty(), "the VM still names it");
-    let live = gone.live_vm.as_mut().unwrap();
+    let live = &mut gone.vm;
     live["spec"]["template"]["spec"]["networks"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
     live["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
         .as_array_mut()
         .unwrap()
         .retain(|n| n["name"] != "data");
-    let d = decide(&only_mgmt(), &gone, &Policy::default());
+    let d = decide(&only_mgmt(), &gone.facts(), &Policy::default());
     assert_eq!(vm_networks(&d), ["default", "mgmt"]);
     assert_eq!(d.delete_nads, ["web-data-nad"]);
     assert!(d.pending.is_empty(), "{:?}", d.pending);
@@ -549,29 +632,26 @@ fn a_bridge_network_removed_from_a_running_vm_is_unplugged_and_its_nad_kept_whil
 #[test]
 fn a_network_removed_from_a_stopped_vm_goes_at_once() {
     let mut f = for_spec(running(&seed()), &only_mgmt());
-    f.live_vmi = None;
-    let d = decide(&only_mgmt(), &f, &Policy::default());
+    f.vmi = None;
+    let d = decide(&only_mgmt(), &f.facts(), &Policy::default());
     assert_eq!(vm_networks(&d), ["default", "mgmt"]);
     assert_eq!(d.delete_nads, ["web-data-nad"]);
     assert!(d.pending.is_empty());
     // An instance that has finished runs nothing either.
-    f.live_vmi = running(&seed()).live_vmi.map(|mut v| {
+    f.vmi = running(&seed()).vmi.map(|mut v| {
         v["status"]["phase"] = json!("Succeeded");
         v
     });
-    assert_eq!(vm_networks(&decide(&only_mgmt(), &f, &Policy::default())), ["default", "mgmt"]);
+    assert_eq!(vm_networks(&decide(&only_mgmt(), &f.facts(), &Policy::default())), ["default", "mgmt"]);
 }
 
 #[test]
-fn without_multus_a_running_vm_is_not_unplugged_from_its_spec_networks() {
+fn without_multus_a_running_vm_loses_no_network() {
     let mut f = running(&seed());
-    f.kinds.nad = false;
-    let d = decide(&seed(), &f, &Policy::default());
-    let VmAction::Apply(vm) = &d.vm else { panic!("held") };
-    assert!(
-        vm.spec.template.spec.domain.devices.interfaces.iter().all(|i| i.state.is_none()),
-        "networks the spec still names are never marked absent"
-    );
+    f.facts.kinds.nad = false;
+    let d = decide(&seed(), &f.facts(), &Policy::default());
+    assert_eq!(held(&d).reason, Reason::MultusNotInstalled, "held, never unplugged");
+    assert!(d.delete_nads.is_empty() && d.pending.is_empty());
 }
 
 #[test]
@@ -582,7 +662,7 @@ fn an_sriov_network_removed_from_a_running_vm_waits_for_a_restart_and_keeps_its_
     ]));
     let without = valid(json!([{ "name": "mgmt", "type": "bridge" }]));
     let f = for_spec(running(&with_sriov), &without);
-    let d = decide(&without, &f, &Policy::default());
+    let d = decide(&without, &f.facts(), &Policy::default());
     assert_eq!(vm_networks(&d), ["default", "mgmt"], "KubeVirt unplugs only bridge interfaces");
     assert!(d.delete_nads.is_empty(), "the instance still uses web-fast-nad");
     assert_eq!(pending(&d), [("network fast".into(), "removed".into(), wukong_api::Applies::Restart, true)]);
@@ -595,7 +675,7 @@ fn link_state_reaches_the_interface_of_a_running_vm() {
           "ipConfig": { "mode": "static", "address": "192.168.100.10/24", "gateway": "192.168.100.1" } },
         { "name": "data", "type": "bridge", "ipConfig": { "mode": "dhcp" }, "linkState": "down" }
     ]));
-    let d = decide(&down, &for_spec(running(&seed()), &down), &Policy::default());
+    let d = decide(&down, &for_spec(running(&seed()), &down).facts(), &Policy::default());
     assert_eq!(interface(&d, "data").state.as_deref(), Some("down"));
     assert_eq!(interface(&d, "mgmt").state, None);
     assert_eq!(pending(&d), [("network data".into(), "link up -> down".into(), wukong_api::Applies::Live, false)]);
@@ -613,7 +693,7 @@ fn vlan(id: i32) -> Validated {
 #[test]
 fn a_vlan_change_of_a_running_vm_gets_a_new_nad_never_an_edit_under_the_running_pod() {
     let f = for_spec(running(&vlan(100)), &vlan(200));
-    let d = decide(&vlan(200), &f, &Policy::default());
+    let d = decide(&vlan(200), &f.facts(), &Policy::default());
     let swapped = d.swapped_nads["mgmt"].name.clone();
     assert!(
         swapped.starts_with("web-mgmt-") && swapped.ends_with("-nad") && swapped.len() == "web-mgmt-12345678-nad".len()
@@ -628,35 +708,35 @@ fn a_vlan_change_of_a_running_vm_gets_a_new_nad_never_an_edit_under_the_running_
         [("network mgmt".into(), format!("NAD web-mgmt-nad -> NAD {swapped}"), wukong_api::Applies::Restart, true)]
     );
     // The same decision on the next reconcile: the name is stable.
-    assert_eq!(decide(&vlan(200), &f, &Policy::default()).swapped_nads["mgmt"].name, swapped);
+    assert_eq!(decide(&vlan(200), &f.facts(), &Policy::default()).swapped_nads["mgmt"].name, swapped);
 
     // With it, on v1.8: through a migration.
     let mut gated = f.clone();
-    gated.kubevirt = Some(KubeVirtCapabilities {
+    gated.facts.kubevirt = Some(KubeVirtCapabilities {
         version: Some("v1.8.4".into()),
         feature_gates: ["LiveUpdateNADRef".to_string()].into(),
         ..KubeVirtCapabilities::default()
     });
-    let d = decide(&vlan(200), &gated, &Policy::default());
+    let d = decide(&vlan(200), &gated.facts(), &Policy::default());
     assert_eq!(d.pending[0].applies, wukong_api::Applies::Migration);
     assert!(!d.pending[0].restart_flagged);
 
     // The instance restarted on the new NAD: the old one goes, the new one stays.
     let mut restarted = for_spec(f.clone(), &vlan(200));
     let VmAction::Apply(vm) = &d.vm else { unreachable!() };
-    restarted.live_vm = Some(serde_json::to_value(vm.as_ref()).unwrap());
-    restarted.live_vmi.as_mut().unwrap()["spec"] = serde_json::to_value(&vm.spec.template.spec).unwrap();
-    restarted.owned_nads.insert(swapped.clone());
-    restarted.nad_attachments.insert(
+    restarted.vm = serde_json::to_value(vm.as_ref()).unwrap();
+    restarted.vmi.as_mut().unwrap()["spec"] = serde_json::to_value(&vm.spec.template.spec).unwrap();
+    restarted.facts.owned_nads.insert(swapped.clone());
+    restarted.facts.nad_attachments.insert(
         swapped.clone(),
         d.apply_nads[0].metadata.annotations.as_ref().unwrap()[wukong_api::labels::ATTACHMENT].clone(),
     );
-    let d = decide(&vlan(200), &restarted, &Policy::default());
+    let d = decide(&vlan(200), &restarted.facts(), &Policy::default());
     assert_eq!(nad_of(&d, "mgmt"), swapped);
     assert_eq!(d.delete_nads, ["web-mgmt-nad"]);
     assert!(d.pending.is_empty());
     // And a change back while it runs there: web-mgmt-nad, which nothing runs on, is rewritten.
-    let d = decide(&vlan(100), &for_spec(restarted, &vlan(100)), &Policy::default());
+    let d = decide(&vlan(100), &for_spec(restarted, &vlan(100)).facts(), &Policy::default());
     assert_eq!(nad_of(&d, "mgmt"), "web-mgmt-nad");
     assert!(d.delete_nads.is_empty(), "the instance runs on {swapped}");
 }
@@ -664,8 +744,8 @@ fn a_vlan_change_of_a_running_vm_gets_a_new_nad_never_an_edit_under_the_running_
 #[test]
 fn a_vlan_change_of_a_stopped_vm_rewrites_its_nad_in_place() {
     let mut f = for_spec(running(&vlan(100)), &vlan(200));
-    f.live_vmi = None;
-    let d = decide(&vlan(200), &f, &Policy::default());
+    f.vmi = None;
+    let d = decide(&vlan(200), &f.facts(), &Policy::default());
     assert!(d.swapped_nads.is_empty());
     assert_eq!(nad_of(&d, "mgmt"), "web-mgmt-nad");
     assert!(d.apply_nads[0].spec.config.contains("\"vlan\": 200"));
@@ -674,8 +754,8 @@ fn a_vlan_change_of_a_stopped_vm_rewrites_its_nad_in_place() {
 #[test]
 fn a_nad_an_older_wukong_wrote_without_attachment_is_taken_as_current() {
     let mut f = for_spec(running(&vlan(100)), &vlan(200));
-    f.nad_attachments.clear();
-    let d = decide(&vlan(200), &f, &Policy::default());
+    f.facts.nad_attachments.clear();
+    let d = decide(&vlan(200), &f.facts(), &Policy::default());
     assert!(d.swapped_nads.is_empty(), "upgrading wukong restarts nothing");
     assert_eq!(nad_of(&d, "mgmt"), "web-mgmt-nad");
 }
@@ -687,9 +767,9 @@ fn the_nad_of_a_held_vm_is_kept_while_the_live_vm_names_it() {
         { "name": "lan", "type": "bridge", "nadName": "office-lan" }
     ]));
     let mut f = for_spec(running(&seed()), &without_data);
-    f.live_vmi = None;
-    f.named_nads.values_mut().for_each(|e| *e = false);
-    let d = decide(&without_data, &f, &Policy::default());
+    f.vmi = None;
+    f.facts.named_nads.values_mut().for_each(|e| *e = false);
+    let d = decide(&without_data, &f.facts(), &Policy::default());
     assert_eq!(held(&d).reason, Reason::WaitingForNetworks);
     assert!(d.delete_nads.is_empty(), "the VM left as it is still names web-data-nad");
 }

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use wukong_api::{Applies, Wukong, labels};
 use wukong_render::Validated;
 use wukong_render::capabilities::{KubeVirtCapabilities, RolloutStrategy};
-use wukong_render::decide::{Facts, Policy, Presence, wanted_nads};
+use wukong_render::decide::{Facts, LiveVm, Policy, Presence, wanted_nads};
+use wukong_render::liveupdate::Instance;
 use wukong_render::preview::{self, Preview};
 
 use super::render::EXIT_INVALID;
@@ -230,14 +231,14 @@ async fn live_preview(client: &Client, new: &Validated) -> Result<Preview, Strin
     match live_vm {
         Some(v) if controlled_by(&v, &uid) => {
             facts.vm = Presence::Ours;
-            facts.live_vm = Some(v);
+            facts.live_vm = Some(LiveVm::from_vm(&v, &namespace));
         }
         Some(_) => facts.vm = Presence::Foreign,
         None => {}
     }
     let (served, live_vmi) = get(&ns(&vmi, &namespace), &vm_name).await?;
     facts.kinds.vmi = served;
-    facts.live_vmi = live_vmi;
+    facts.instance = live_vmi.as_ref().and_then(Instance::from_vmi);
     let crs = Api::<DynamicObject>::all_with(client.clone(), &kubevirt);
     match crs.list(&ListParams::default()).await {
         Ok(list) => {
