@@ -11,11 +11,12 @@ use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::Value;
-use wukong_api::Wukong;
 use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus};
+use wukong_api::{Wukong, labels};
 use wukong_render::capabilities::KubeVirtCapabilities;
 use wukong_render::decide::{Facts, LiveVm, Presence, SshKeys, wanted_nads, wanted_ssh_key_secret};
 use wukong_render::disks::{FilesystemOverhead, OverheadMath, PvcObservation};
+use wukong_render::liveupdate::Instance;
 use wukong_render::status::VolumeObservation;
 use wukong_render::{Validated, cloudinit, disks, names};
 
@@ -168,6 +169,9 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
                 && nad.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
         });
         for nad in ours {
+            if let Some(attachment) = nad.annotations().get(labels::ATTACHMENT) {
+                facts.nad_attachments.insert(nad.name_any(), attachment.clone());
+            }
             facts.owned_nads.insert(nad.name_any());
             owned_uids.insert(nad.name_any(), nad.uid().unwrap_or_default());
         }
@@ -180,6 +184,10 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
             facts.live_vm = live.as_deref().map(|v| LiveVm::from_vm(v, namespace));
             vm = live;
         }
+    }
+    if let Some(store) = &ctx.stores.vmis {
+        let live = stored(ctx, store, resources::VMI, namespace, &names::vm_name(names::name_of(wukong)));
+        facts.instance = live.as_deref().and_then(Instance::from_vmi);
     }
     if let Some(name) = wanted_ssh_key_secret(valid) {
         facts.ssh_keys = ssh_key_secret(ctx, namespace, name).await?;
