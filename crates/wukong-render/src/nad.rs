@@ -37,14 +37,13 @@ pub fn nad(
 }
 
 /// The attachment of a generated network: 8 hex digits of SHA-256 over what its NAD gives a
-/// pod, the CNI config (at CNI version 0.3.1 and without the NAD's name, so neither the
-/// controller's `--cni-version` nor a new NAD name change it) and the device resource. Written
-/// on the NAD ([`labels::ATTACHMENT`]): a NAD whose attachment differs from the spec's attaches
-/// a new pod differently from the running one.
+/// pod, the CNI plugin config (without the NAD's name and the CNI version, so neither a new NAD
+/// name nor the controller's `--cni-version` change it) and the device resource. Written on the
+/// NAD ([`labels::ATTACHMENT`]): a NAD whose attachment differs from the spec's attaches a new
+/// pod differently from the running one.
 pub fn attachment(network: &PlannedNetwork<'_>) -> String {
-    let config = cni::config(network.spec, "", CniVersion::V0_3_1);
     let mut hasher = Sha256::new();
-    hasher.update(config.as_bytes());
+    hasher.update(cni::plugin_bytes(network.spec));
     if let Some(resource) = resource_name(network) {
         hasher.update(b"\0");
         hasher.update(resource.as_bytes());
