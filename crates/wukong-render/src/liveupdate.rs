@@ -119,6 +119,8 @@ fn part<T: DeserializeOwned + Default>(spec: &Value, pointer: &str) -> T {
 pub struct Instance {
     /// What the instance runs with (the VMI's spec).
     pub spec: Template,
+    /// The VMI's phase (`Pending`, `Scheduling`, `Scheduled`, `Running`, ...).
+    pub phase: Option<String>,
     /// The interfaces the VMI's status lists (virt-handler reports what the guest and the pod
     /// have).
     pub reported: BTreeSet<String>,
@@ -161,6 +163,7 @@ impl Instance {
             .map(|c| text(c, "reason").unwrap_or_else(|| "MigrationRequired".into()));
         Some(Self {
             spec: vmi.get("spec").map(Template::from_json).unwrap_or_default(),
+            phase: (!phase.is_empty()).then(|| phase.to_string()),
             reported,
             migratable: migratable.and_then(|c| c.get("status")?.as_str().map(|s| s == "True")),
             not_migratable_because: migratable.and_then(|c| text(c, "message").or_else(|| text(c, "reason"))),
@@ -172,7 +175,7 @@ impl Instance {
     /// offline preview of a manifest meant to run); migratability unknown.
     pub fn started_from(template: Template) -> Self {
         let reported = template.interfaces.iter().map(|i| i.name.clone()).collect();
-        Self { spec: template, reported, ..Self::default() }
+        Self { spec: template, phase: Some("Running".into()), reported, ..Self::default() }
     }
 
     /// Whether the instance has an interface of this name (in its spec or its status).
@@ -437,10 +440,11 @@ fn network_changes(
             out.push(change(&subject, "removed", Applies::Restart, true, &reason));
         }
         (Some(w), Some(h)) => {
-            // virt-handler lists what the pod and the guest have; an interface in the spec
-            // only is still being plugged (SR-IOV: waits for its migration).
+            // virt-handler lists what the pod and the guest of a running instance have; an
+            // interface in the spec only is still being plugged (SR-IOV: waits for its migration).
             let plugging = !absent(w)
                 && !absent(h)
+                && running.phase.as_deref() == Some("Running")
                 && !running.reported.is_empty()
                 && !running.reported.contains(name)
                 && want == have

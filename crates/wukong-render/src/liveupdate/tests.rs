@@ -258,3 +258,18 @@ fn unplugging_keeps_the_live_interface_only_while_the_instance_lists_it() {
     carry_unplugs(&mut desired, &live, Some(&instance(live_spec)), &["mgmt", "data"].into());
     assert_eq!(names(&desired).len(), 2);
 }
+
+#[test]
+fn an_interface_of_a_running_instance_not_reported_yet_is_being_plugged() {
+    let spec = template(&[pod(), bridge("mgmt", "w-mgmt-nad"), bridge("data", "w-data-nad")]);
+    let vmi = |phase: &str| json!({ "spec": spec, "status": { "phase": phase, "interfaces": [{ "name": "default" }, { "name": "mgmt" }] } });
+    let running = Instance::from_vmi(&vmi("Running")).unwrap();
+    let out = classify(&Template::from_json(&spec), &running, &kubevirt());
+    assert_eq!(
+        out.iter().map(|c| (c.subject.as_str(), c.change.as_str(), c.applies)).collect::<Vec<_>>(),
+        [("network data", "being plugged", Applies::Live)]
+    );
+    // Before the instance runs, nothing is plugged into a guest yet.
+    let scheduled = Instance::from_vmi(&vmi("Scheduled")).unwrap();
+    assert_eq!(classify(&Template::from_json(&spec), &scheduled, &kubevirt()), vec![]);
+}
