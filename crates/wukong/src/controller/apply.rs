@@ -42,6 +42,24 @@ pub async fn apply<T: serde::Serialize>(
     Ok(Applied::Written(Box::new(stored)))
 }
 
+/// Sends a JSON patch (RFC 6902) with wukong's field manager: what server-side apply cannot do,
+/// removing what another field manager (the original operator) wrote. The patch's `test`
+/// operations make it fail, and the reconcile retry, when the object changed meanwhile.
+pub async fn json_patch<K>(api: &Api<K>, name: &str, ops: &[Value], status: bool) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops.to_vec()))
+        .map_err(|source| Error::Json { what: "a JSON patch", source })?;
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+    if status {
+        api.patch_status(name, &params, &Patch::<()>::Json(patch)).await?;
+    } else {
+        api.patch(name, &params, &Patch::<()>::Json(patch)).await?;
+    }
+    Ok(())
+}
+
 /// Deletes a generated NAD, only if it is still the one we saw (same uid).
 pub async fn delete(api: &Api<DynamicObject>, name: &str, uid: Option<String>) -> Result<()> {
     let params = DeleteParams {

@@ -28,6 +28,8 @@ pub struct Observation {
     pub owned_uids: BTreeMap<String, String>,
     /// The live cloud-init Secret, when controlled by this Wukong, as JSON.
     pub cloud_init_secret: Option<Value>,
+    /// The VM's instance (VMI), as JSON.
+    pub vmi: Option<Value>,
 }
 
 pub fn nad_resource() -> ApiResource {
@@ -78,8 +80,15 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         for name in generated {
             let live = api.get_opt(&name).await?;
             let p = presence(wukong, live.as_ref());
-            if let (Presence::Ours, Some(live)) = (p, live) {
-                nads.insert(name.clone(), to_json(&live)?);
+            match (p, live) {
+                (Presence::Ours, Some(live)) => {
+                    nads.insert(name.clone(), to_json(&live)?);
+                }
+                // The decision recognizes the original operator's NADs from what they hold.
+                (Presence::Foreign, Some(live)) => {
+                    facts.foreign_nads.insert(name.clone(), to_json(&live)?);
+                }
+                _ => {}
             }
             facts.generated_nads.insert(name, p);
         }
@@ -103,8 +112,17 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         facts.vm = presence(wukong, live.as_ref());
         if facts.vm == Presence::Ours {
             vm = live.as_ref().map(to_json).transpose()?;
+            facts.live_vm = vm.clone();
         }
     }
+    let vmi = match (ctx.kinds.vmi, facts.vm) {
+        (true, Presence::Ours) => {
+            let api = dynamic(ctx, namespace, &vmi_resource());
+            api.get_opt(&names::vm_name(names::name_of(wukong))).await?.as_ref().map(to_json).transpose()?
+        }
+        _ => None,
+    };
+    facts.vm_instance = vmi.is_some();
     // The SSH keys are read at every reconcile (and a change of that Secret triggers one), so
     // the cloud-init Secret follows them; they are never put into the VM itself.
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
@@ -120,7 +138,7 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         Presence::Ours => live.as_ref().map(to_json).transpose()?,
         _ => None,
     };
-    Ok(Observation { facts, nads, vm, owned_uids, cloud_init_secret })
+    Ok(Observation { facts, nads, vm, owned_uids, cloud_init_secret, vmi })
 }
 
 /// The PVCs behind the disks' DataVolumes (CDI names a DataVolume's PVC like the DataVolume).

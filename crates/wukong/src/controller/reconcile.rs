@@ -13,16 +13,15 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 use wukong_api::conditions::Reason;
-use wukong_api::kubevirt::VirtualMachineInstanceStatus;
 use wukong_api::{Wukong, WukongStatus};
 use wukong_render::decide::{VmAction, decide};
 use wukong_render::status::{self, Observed};
-use wukong_render::{disks, names};
+use wukong_render::{disks, legacy, names};
 
 use super::apply::{self, Applied};
 use super::context::{Context, FIELD_MANAGER};
 use super::error::{Error, Result};
-use super::observe::{self, dynamic, nad_resource, secret_resource, vm_resource, vmi_resource};
+use super::observe::{self, dynamic, nad_resource, secret_resource, vm_resource};
 
 pub async fn reconcile(wukong: Arc<Wukong>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile();
@@ -43,6 +42,15 @@ pub fn error_policy(wukong: Arc<Wukong>, error: &Error, ctx: Arc<Context>) -> Ac
 
 async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     let now = now();
+    let wukongs: Api<Wukong> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
+    // The original operator's finalizer: nobody else removes it, and a deleted Wukong would wait.
+    if let Some(ops) = legacy::finalizer_patch(wukong) {
+        apply::json_patch(&wukongs, &wukong.name_any(), &ops, false).await?;
+        info!(wukong = %ObjectRef::from_obj(wukong), "removed the original operator's finalizer");
+    }
+    if wukong.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
     let valid = match wukong_render::validate(wukong) {
         Ok(valid) => valid,
         Err(invalid) => {
@@ -55,6 +63,9 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     let namespace = names::namespace_of(wukong);
     let seen = observe::observe(ctx, &valid).await?;
     let decision = decide(&valid, &seen.facts, &ctx.policy);
+    if !decision.adopted_nads.is_empty() {
+        info!(wukong = %ObjectRef::from_obj(wukong), nads = ?decision.adopted_nads, "adopting the original operator's NADs");
+    }
 
     let nads = dynamic(ctx, namespace, &nad_resource());
     let mut written = 0;
@@ -70,6 +81,10 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     let vm_now = match &decision.vm {
         VmAction::Apply(vm) => {
             let vms = dynamic(ctx, namespace, &vm_resource());
+            if !decision.vm_patch.is_empty() {
+                apply::json_patch(&vms, &vm.name_any(), &decision.vm_patch, false).await?;
+                info!(wukong = %ObjectRef::from_obj(wukong), "removed what the original operator wrote in the VM that wukong does not");
+            }
             match apply::apply(&vms, vm.as_ref(), seen.vm.as_ref()).await? {
                 Applied::Written(stored) => {
                     written += 1;
@@ -97,21 +112,17 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     }
 
     let vm_status = parse(vm_now.as_ref().and_then(status_field), "a VirtualMachine status")?;
-    let vmi_status = vmi_status(ctx, wukong).await?;
+    let vmi_status = parse(seen.vmi.as_ref().and_then(status_field), "a VirtualMachineInstance status")?;
+    let vmi_spec = seen.vmi.as_ref().and_then(|v| v.get("spec"));
     let volumes = observe::volume_observations(&pvcs);
-    let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &volumes };
+    let observed =
+        Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), vmi_spec, volumes: &volumes };
+    // The original operator's conditions, which wukong's server-side apply could not remove.
+    if let Some(ops) = legacy::status_patch(wukong.status.as_ref()) {
+        apply::json_patch(&wukongs, &wukong.name_any(), &ops, true).await?;
+    }
     write_status(ctx, wukong, status::compute(&valid, &decision, &observed, &now)).await?;
     Ok(Action::requeue(ctx.requeue))
-}
-
-/// What KubeVirt reports of the VM's running instance.
-async fn vmi_status(ctx: &Context, wukong: &Wukong) -> Result<Option<VirtualMachineInstanceStatus>> {
-    if !ctx.kinds.vmi {
-        return Ok(None);
-    }
-    let name = names::vm_name(names::name_of(wukong));
-    let vmi = dynamic(ctx, names::namespace_of(wukong), &vmi_resource()).get_opt(&name).await?;
-    parse(vmi.map(|o| o.data).as_ref().and_then(status_field), "a VirtualMachineInstance status")
 }
 
 /// An object's `status`, when it has one.

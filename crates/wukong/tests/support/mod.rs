@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod original;
 
 use std::collections::BTreeMap;
 use std::fs::File;
