@@ -183,6 +183,13 @@ async fn wukong_takes_over_what_the_original_operator_left_without_losing_a_disk
     let ignored = condition(&w, "FieldsIgnored").unwrap();
     assert!(ignored.message.contains("network \"default\": type is ignored"), "{}", ignored.message);
     assert_eq!(w.status.as_ref().unwrap().vm_name.as_deref(), Some("web-vm"));
+    let events: Api<k8s_openapi::api::events::v1::Event> = ns.api();
+    let warned = events.list(&Default::default()).await.expect("events").items.into_iter().any(|e| {
+        e.type_.as_deref() == Some("Warning")
+            && e.reason.as_deref() == Some("FieldsIgnored")
+            && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web")
+    });
+    assert!(warned, "a Warning event FieldsIgnored about web");
 
     // The other Wukong: its labelled NAD is foreign, never touched, and holds its VM back.
     let o = wait_for("other's NADConflict", WAIT, || async {
