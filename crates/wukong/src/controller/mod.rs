@@ -319,7 +319,12 @@ fn controller(
         let api = scoped::<PartialObjectMeta<VirtualMachineInstance>>(client, args.namespace.as_deref());
         controller = controller.watches(api, cfg, |vmi| {
             let namespace = vmi.namespace()?;
-            let wukong = vmi.labels().get(labels::WUKONG)?.clone();
+            // An instance started before wukong took its VM over (the original operator's) has
+            // no Wukong label: it is found by its name, the VM's `<wukong>-vm`.
+            let wukong = match vmi.labels().get(labels::WUKONG) {
+                Some(w) => w.clone(),
+                None => vmi.name_any().strip_suffix("-vm")?.to_string(),
+            };
             Some(ObjectRef::new(&wukong).within(&namespace))
         });
     }
