@@ -105,8 +105,8 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     }
 
     // A grown disk: CDI sizes a DataVolume's PVC once, so the PVC itself is asked for more.
-    let pvcs = observe::pvcs(ctx, wukong).await?;
-    for grow in disks::expansions(wukong, &observe::requested_sizes(&pvcs)) {
+    let volumes = observe::volumes(ctx, wukong).await?;
+    for grow in disks::expansions(wukong, &volumes.pvcs, volumes.overhead.as_ref()) {
         apply::expand(&ctx.client, namespace, &grow.pvc, &grow.size).await?;
         info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
     }
@@ -114,9 +114,13 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     let vm_status = parse(vm_now.as_ref().and_then(status_field), "a VirtualMachine status")?;
     let vmi_status = parse(seen.vmi.as_ref().and_then(status_field), "a VirtualMachineInstance status")?;
     let vmi_spec = seen.vmi.as_ref().and_then(|v| v.get("spec"));
-    let volumes = observe::volume_observations(&pvcs);
-    let observed =
-        Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), vmi_spec, volumes: &volumes };
+    let observed = Observed {
+        vm_stored,
+        vm: vm_status.as_ref(),
+        vmi: vmi_status.as_ref(),
+        vmi_spec,
+        volumes: &volumes.observations,
+    };
     // The original operator's conditions, which wukong's server-side apply could not remove.
     if let Some(ops) = legacy::status_patch(wukong.status.as_ref()) {
         apply::json_patch(&wukongs, &wukong.name_any(), &ops, true).await?;
