@@ -20,8 +20,9 @@
 //!   Any other NAD under a generated name stays foreign (`NADConflict`), as before;
 //! - a disk whose live volume is its PVC `<w>-<disk>` keeps that `persistentVolumeClaim` volume
 //!   and gets no DataVolume template ([`Takeover::kept_claims`]): the VM keeps its data and CDI
-//!   imports nothing again. wukong never owns, changes or deletes those PVCs and DataVolumes
-//!   (growing `size` still asks the PVC for more, as for any disk);
+//!   imports nothing again. wukong never owns, changes or deletes those PVCs and DataVolumes,
+//!   except that a grown `size` asks the PVC for that size ([`expansions`]: the original's PVCs
+//!   requested exactly `size`, without CDI's filesystem overhead);
 //! - while an instance of the VM runs, its secondary networks keep the names the original gave
 //!   them ([`Takeover::interface_names`]): KubeVirt hot-plugs an interface whose name is new to a
 //!   running VM, which would put the guest on the same network twice. Once the VM is stopped the
@@ -158,6 +159,26 @@ pub fn takeover(wukong: &Wukong, plan: &NetworkPlan<'_>, live_vm: Option<&Value>
         }
     }
     Takeover { kept_claims, interface_names }
+}
+
+/// The PVCs to grow ([`disks::expansions`]), where a kept claim is the original's PVC: it
+/// requested exactly the disk's `size` (a plain PVC, or a DataVolume's `spec.pvc`, to which CDI
+/// adds no filesystem overhead), so it grows only when `size` does, to `size`.
+pub fn expansions(
+    wukong: &Wukong,
+    pvcs: &[disks::PvcObservation],
+    overhead: Option<&disks::FilesystemOverhead>,
+    takeover: &Takeover,
+) -> Vec<disks::Expansion> {
+    let name = names::name_of(wukong);
+    let kept =
+        |p: &disks::PvcObservation| takeover.kept_claims.iter().any(|d| names::data_volume_name(name, d) == p.name);
+    let (originals, made): (Vec<_>, Vec<_>) = pvcs.iter().cloned().partition(kept);
+    let mut out = disks::expansions(wukong, &made, overhead);
+    out.extend(disks::expansions(wukong, &originals, None));
+    let order: Vec<String> = disks::plan(wukong).into_iter().map(|d| d.name).collect();
+    out.sort_by_key(|e| order.iter().position(|d| *d == e.disk));
+    out
 }
 
 /// The JSON patch (RFC 6902) that removes from a VM controlled by this Wukong what the original

@@ -235,6 +235,32 @@ fn the_vm_patch_swaps_running_for_the_run_strategy_and_drops_the_networks_annota
     );
 }
 
+#[test]
+fn the_originals_claims_grow_only_with_size_and_without_cdis_overhead() {
+    let v = seed();
+    let plan = plan::plan(v.wukong(), true);
+    let live = original::vm(v.wukong());
+    let takeover = takeover(v.wukong(), &plan, Some(&live), true);
+    let overhead = disks::FilesystemOverhead { global: "0.06".into(), ..Default::default() };
+    let pvc = |name: &str, requested: &str| disks::PvcObservation {
+        name: name.into(),
+        requested: requested.into(),
+        block: false,
+        storage_class: Some("longhorn".into()),
+    };
+    // As the original made them: exactly 20Gi and 50Gi.
+    let pvcs = [pvc("web-system", "20Gi"), pvc("web-data", "50Gi")];
+    assert_eq!(expansions(v.wukong(), &pvcs, Some(&overhead), &takeover), []);
+    // The same PVCs under wukong's own DataVolumes would get CDI's overhead.
+    assert_eq!(expansions(v.wukong(), &pvcs, Some(&overhead), &Takeover::default()).len(), 2);
+    // A grown disk asks its PVC for exactly the new size.
+    let mut grown = v.wukong().clone();
+    grown.spec.disks[1].size = Some("60Gi".into());
+    let grown_expansions = expansions(&grown, &pvcs, Some(&overhead), &takeover);
+    assert_eq!(grown_expansions.len(), 1);
+    assert_eq!((grown_expansions[0].pvc.as_str(), grown_expansions[0].size.as_str()), ("web-data", "64424509440"));
+}
+
 // ---- the Wukong itself ---------------------------------------------------------------------------
 
 #[test]

@@ -16,7 +16,7 @@ use wukong_api::conditions::Reason;
 use wukong_api::{Wukong, WukongStatus};
 use wukong_render::decide::{VmAction, decide};
 use wukong_render::status::{self, Observed};
-use wukong_render::{disks, legacy, names};
+use wukong_render::{legacy, names};
 
 use super::apply::{self, Applied};
 use super::context::{Context, FIELD_MANAGER};
@@ -106,7 +106,7 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
 
     // A grown disk: CDI sizes a DataVolume's PVC once, so the PVC itself is asked for more.
     let volumes = observe::volumes(ctx, wukong).await?;
-    for grow in disks::expansions(wukong, &volumes.pvcs, volumes.overhead.as_ref()) {
+    for grow in legacy::expansions(wukong, &volumes.pvcs, volumes.overhead.as_ref(), &decision.takeover) {
         apply::expand(&ctx.client, namespace, &grow.pvc, &grow.size).await?;
         info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
     }

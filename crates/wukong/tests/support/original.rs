@@ -77,17 +77,17 @@ async fn create_as_original(ns: &TestNamespace, object: &Value) -> Value {
 }
 
 /// Creates the Wukong `manifest` (as its user would) and, with the original operator's field
-/// manager, everything the original operator created for it: the finalizer, the NADs of its
-/// networks, the PVC of every disk (a DataVolume for a disk with an image when CDI is installed),
-/// the VM, and its status. Nothing of wukong runs meanwhile.
+/// manager, what the original created before its VM: the finalizer, the NADs of the networks,
+/// and per disk a DataVolume (a disk with an image; without CDI, the PVC it would have made) or a
+/// PVC. The VM follows with [`leave_vm`], once the disks are there. Nothing of wukong runs.
 pub async fn leave(ns: &TestNamespace, manifest: &Value) -> Left {
     let manifest = super::in_namespace(manifest, &ns.name);
     let name = manifest["metadata"]["name"].as_str().expect("a name").to_string();
     super::create(&ns.client, &manifest, true).await.unwrap_or_else(|e| panic!("the Wukong {name} is refused: {e}"));
     let wukongs: kube::Api<Wukong> = ns.api();
-    let params = PatchParams { field_manager: Some(original::FIELD_MANAGER.into()), ..PatchParams::default() };
     let finalized = json!({ "metadata": { "finalizers": original::finalizers() } });
-    let wukong = wukongs.patch(&name, &params, &Patch::Merge(&finalized)).await.expect("the original's finalizer");
+    let wukong =
+        wukongs.patch(&name, &as_original(), &Patch::Merge(&finalized)).await.expect("the original's finalizer");
 
     let mut nads = Vec::new();
     for nad in original::nads(&wukong) {
@@ -97,17 +97,29 @@ pub async fn leave(ns: &TestNamespace, manifest: &Value) -> Left {
     let mut volumes = Vec::new();
     for volume in original::volumes(&wukong) {
         let volume = if volume["kind"] == "DataVolume" && !cdi {
-            // Without CDI, the PVC the original's DataVolume would have made (named like it).
             json!({ "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": volume["metadata"], "spec": volume["spec"]["pvc"] })
         } else {
             volume
         };
         volumes.push(create_as_original(ns, &volume).await);
     }
-    let vm = create_as_original(ns, &original::vm(&wukong)).await;
+    Left { wukong: serde_json::to_value(wukong).expect("JSON"), nads, volumes, vm: Value::Null }
+}
+
+/// The original's VM (`spec.running` as its `autoStart`) and the status it wrote for a running VM.
+pub async fn leave_vm(ns: &TestNamespace, left: &mut Left) {
+    let wukong: Wukong = serde_json::from_value(left.wukong.clone()).expect("a Wukong");
+    left.vm = create_as_original(ns, &original::vm(&wukong)).await;
+    let wukongs: kube::Api<Wukong> = ns.api();
     let status = json!({ "status": original::status(&wukong) });
-    let wukong = wukongs.patch_status(&name, &params, &Patch::Merge(&status)).await.expect("the original's status");
-    Left { wukong: serde_json::to_value(wukong).expect("JSON"), nads, volumes, vm }
+    let name = wukong.metadata.name.as_deref().expect("a name");
+    let stored =
+        wukongs.patch_status(name, &as_original(), &Patch::Merge(&status)).await.expect("the original's status");
+    left.wukong = serde_json::to_value(stored).expect("JSON");
+}
+
+fn as_original() -> PatchParams {
+    PatchParams { field_manager: Some(original::FIELD_MANAGER.into()), ..PatchParams::default() }
 }
 
 /// Whether CDI's DataVolume kind is served.
