@@ -79,13 +79,7 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
         }
         match wukong_render::validate_object(doc) {
             Ok(valid) => {
-                let name = wukong_render::names::name_of(valid.wukong());
-                let who = match doc.pointer("/metadata/namespace").and_then(Value::as_str) {
-                    Some(ns) => format!("{ns}/{name}"),
-                    None => name.to_string(),
-                };
-                warnings
-                    .extend(wukong_render::warnings::warnings(doc).into_iter().map(|w| format!("Wukong {who}: {w}")));
+                warnings.extend(ignored_fields(valid.wukong()));
                 rendered.push(wukong_render::render(&valid, options));
             }
             Err(invalid) => errors.push(invalid.to_string()),
@@ -102,6 +96,17 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
         OutputFormat::Json => json(&rendered),
     };
     Ok(Output { text, notes, warnings })
+}
+
+/// The warnings of fields wukong ignores, in the words `kubectl apply` prints them (the warning
+/// policy's), each prefixed with the Wukong.
+fn ignored_fields(wukong: &wukong_api::Wukong) -> impl Iterator<Item = String> {
+    let name = wukong_render::names::name_of(wukong);
+    let who = match &wukong.metadata.namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
+    wukong_render::warnings::of(wukong).into_iter().map(move |w| format!("Wukong {who}: {w}"))
 }
 
 /// NADs, then the cloud-init Secret, then the VM: the order the controller applies them in.
