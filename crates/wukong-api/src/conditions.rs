@@ -9,6 +9,11 @@ pub const NETWORKS_READY: &str = "NetworksReady";
 pub const VIRTUAL_MACHINE_READY: &str = "VirtualMachineReady";
 /// Both of the above.
 pub const READY: &str = "Ready";
+/// The running instance of the VM predates what wukong applied: a restart applies it. Present
+/// only while true.
+pub const RESTART_REQUIRED: &str = "RestartRequired";
+/// The spec uses fields wukong ignores (the original operator's forms). Present only while true.
+pub const FIELDS_IGNORED: &str = "FieldsIgnored";
 
 /// Why a condition has its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,6 +68,12 @@ pub enum Reason {
     DeleteFailed,
     /// The API server (or the StorageClass) refused to grow a disk's PVC.
     ExpansionFailed,
+
+    // RestartRequired, FieldsIgnored
+    /// The running instance lacks parts of the VM wukong applied.
+    RestartRequired,
+    /// The spec uses fields wukong ignores; the message says which and what to write instead.
+    FieldsIgnored,
 }
 
 impl Reason {
@@ -90,6 +101,8 @@ impl Reason {
             Reason::ApplyFailed => "ApplyFailed",
             Reason::DeleteFailed => "DeleteFailed",
             Reason::ExpansionFailed => "ExpansionFailed",
+            Reason::RestartRequired => "RestartRequired",
+            Reason::FieldsIgnored => "FieldsIgnored",
         }
     }
 }

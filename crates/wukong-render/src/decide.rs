@@ -4,8 +4,10 @@
 //! This is the behaviour table of DESIGN §4; every row is a unit test below.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
+use serde_json::Value;
 use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
@@ -15,6 +17,7 @@ pub use crate::kinds::Kinds;
 
 use crate::capabilities::KubeVirtCapabilities;
 use crate::cni::CniVersion;
+use crate::legacy::{self, Takeover};
 use crate::plan::{Attachment, Binding, NadRef, NetworkPlan};
 use crate::{Validated, cloudinit, nad, names, plan, vm};
 
@@ -60,6 +63,14 @@ pub struct Facts {
     pub ssh_keys: SshKeys,
     /// What exists under the cloud-init Secret's name (`<wukong>-cloudinit`).
     pub cloud_init_secret: Presence,
+    /// The live object (JSON) under every generated NAD name that is [`Presence::Foreign`]:
+    /// the original operator's NADs are recognized from it ([`legacy::is_original_nad`]).
+    pub foreign_nads: BTreeMap<String, Value>,
+    /// The live VM (JSON), when it is [`Presence::Ours`]: what the original operator wrote in it
+    /// is taken over ([`legacy::takeover`]).
+    pub live_vm_object: Option<Arc<Value>>,
+    /// An instance (VMI) of the VM exists.
+    pub vm_instance: bool,
     /// What the cluster's KubeVirt can do, from its KubeVirt CR; `None` when no CR could be read
     /// (then nothing is held back for it: KubeVirt's own status tells).
     pub kubevirt: Option<KubeVirtCapabilities>,
@@ -106,6 +117,13 @@ pub struct Decision {
     pub networks: Verdict,
     /// Whether secondary networks were planned through Multus (false: the pod-network fallback).
     pub multus: bool,
+    /// Generated NADs the original operator created, applied now as wukong's own.
+    pub adopted_nads: Vec<String>,
+    /// A JSON patch (RFC 6902) for the live VM, sent before the VM is applied: what the original
+    /// operator wrote there that server-side apply cannot remove ([`legacy::vm_patch`]).
+    pub vm_patch: Vec<Value>,
+    /// How the VM is rendered over the live one ([`legacy::takeover`]).
+    pub takeover: Takeover,
 }
 
 /// The names of the NADs wukong would generate for this Wukong (the shell asks the API server
@@ -133,16 +151,29 @@ fn allowed(wukong: &wukong_api::Wukong, policy: &Policy, nad: &NadRef) -> bool {
 pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     let wukong = valid.wukong();
     let plan = plan::plan(wukong, facts.kinds.nad);
-    let networks = networks_verdict(wukong, &plan, facts, policy);
+    // A foreign NAD that is exactly the original operator's rendering is adopted.
+    let adopted_nads: Vec<String> = plan
+        .generated()
+        .filter(|(net, nad)| {
+            facts.generated_nads.get(&nad.name) == Some(&Presence::Foreign)
+                && facts.foreign_nads.get(&nad.name).is_some_and(|live| legacy::is_original_nad(net.spec, live))
+        })
+        .map(|(_, nad)| nad.name.clone())
+        .collect();
+    let foreign = |name: &str| {
+        facts.generated_nads.get(name) == Some(&Presence::Foreign) && !adopted_nads.iter().any(|a| a == name)
+    };
+    let networks = networks_verdict(wukong, &plan, facts, policy, &foreign);
 
     let apply_nads = plan
         .generated()
-        .filter(|(_, nad)| facts.generated_nads.get(&nad.name) != Some(&Presence::Foreign))
+        .filter(|(_, nad)| !foreign(&nad.name))
         .map(|(net, nad_ref)| nad::nad(wukong, net, nad_ref, policy.cni_version))
         .collect();
     let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
 
     let vm_name = names::vm_name(names::name_of(wukong));
+    let takeover = legacy::takeover(wukong, &plan, facts.live_vm_object.as_deref(), facts.vm_instance);
     let vm = if !facts.kinds.vm {
         VmAction::Hold(Verdict {
             ready: false,
@@ -190,7 +221,11 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     } else if let Some(verdict) = missing_binding(&plan, facts.kubevirt.as_ref(), &vm_name) {
         VmAction::Hold(verdict)
     } else {
-        VmAction::Apply(Box::new(vm::virtual_machine(wukong, &plan)))
+        VmAction::Apply(Box::new(vm::virtual_machine_over(wukong, &plan, &takeover)))
+    };
+    let vm_patch = match (&vm, facts.live_vm_object.as_deref()) {
+        (VmAction::Apply(_), Some(live)) => legacy::vm_patch(live, vm::run_strategy(&wukong.spec).as_str()),
+        _ => Vec::new(),
     };
     let apply_secret = match &vm {
         VmAction::Hold(_) => None,
@@ -219,7 +254,18 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         && matches!(vm, VmAction::Apply(_))
         && apply_secret.is_none()
         && !in_use.secrets.contains(&secret_name);
-    Decision { apply_nads, apply_secret, delete_nads, delete_secret, vm, networks, multus: facts.kinds.nad }
+    Decision {
+        apply_nads,
+        apply_secret,
+        delete_nads,
+        delete_secret,
+        vm,
+        networks,
+        multus: facts.kinds.nad,
+        adopted_nads,
+        vm_patch,
+        takeover,
+    }
 }
 
 /// A hold when the NAD kind is not served but the VM that exists uses NADs: planning the
@@ -275,7 +321,13 @@ fn blocks_vm(reason: Reason) -> bool {
     matches!(reason, Reason::NadConflict | Reason::NadNotFound | Reason::NadNamespaceForbidden)
 }
 
-fn networks_verdict(wukong: &wukong_api::Wukong, plan: &NetworkPlan<'_>, facts: &Facts, policy: &Policy) -> Verdict {
+fn networks_verdict(
+    wukong: &wukong_api::Wukong,
+    plan: &NetworkPlan<'_>,
+    facts: &Facts,
+    policy: &Policy,
+    foreign: &dyn Fn(&str) -> bool,
+) -> Verdict {
     if plan.networks.is_empty() {
         return Verdict {
             ready: true,
@@ -311,7 +363,7 @@ fn networks_verdict(wukong: &wukong_api::Wukong, plan: &NetworkPlan<'_>, facts: 
                 Reason::NadNotFound,
                 format!("network {} names NetworkAttachmentDefinition {nad}, which does not exist: create it, or remove nadName to let wukong generate one", net.name()),
             )),
-            Attachment::Generated(nad) if facts.generated_nads.get(&nad.name) == Some(&Presence::Foreign) => problems.push((
+            Attachment::Generated(nad) if foreign(&nad.name) => problems.push((
                 Reason::NadConflict,
                 format!(
                     "NetworkAttachmentDefinition {nad} exists and is not controlled by this Wukong; it is left untouched: delete it, or rename network {}",

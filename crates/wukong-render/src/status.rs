@@ -2,13 +2,14 @@
 //! stable transition times, the phase, and what each network looks like from the VM.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde_json::Value;
 use wukong_api::conditions::{self, Reason};
 use wukong_api::kubevirt::{KubeVirtCondition, VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
 use wukong_api::{NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
 
 use crate::decide::{Decision, Verdict, VmAction};
 use crate::plan::{self, Attachment};
-use crate::{Invalid, Validated, disks, names};
+use crate::{Invalid, Validated, disks, names, restart, warnings};
 
 /// What the shell saw of the VM after applying, what the API server refused, and the status the
 /// Wukong had before.
@@ -24,6 +25,8 @@ pub struct Observed<'a> {
     pub vm_stored: bool,
     pub vm: Option<&'a VirtualMachineStatus>,
     pub vmi: Option<&'a VirtualMachineInstanceStatus>,
+    /// The VMI's `spec` (JSON): what the running instance was started with.
+    pub vmi_spec: Option<&'a Value>,
     /// The PVCs of the disks' DataVolumes that exist (CDI names a DataVolume's PVC like the
     /// DataVolume: `<wukong>-<disk>`).
     pub volumes: &'a [VolumeObservation],
@@ -101,16 +104,27 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         _ => Phase::Pending,
     };
     let networks = network_statuses(valid, decision, observed.vmi);
+    let mut conditions = vec![
+        condition(conditions::NETWORKS_READY, &networks_verdict, generation, previous, now),
+        condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
+        condition(conditions::READY, &ready, generation, previous, now),
+    ];
+    // Present only while true: KubeVirt's RestartRequired is, and "no field ignored" says nothing.
+    let extra = [
+        (conditions::RESTART_REQUIRED, restart_verdict(wukong, decision, observed)),
+        (conditions::FIELDS_IGNORED, ignored_verdict(wukong)),
+    ];
+    for (type_, verdict) in extra {
+        if let Some(v) = verdict {
+            conditions.push(condition(type_, &v, generation, previous, now));
+        }
+    }
     WukongStatus {
         phase: Some(phase),
         vm_name: observed.vm_stored.then_some(vm_name),
         node_name: observed.vmi.and_then(|s| s.node_name.clone()),
         observed_generation: generation,
-        conditions: vec![
-            condition(conditions::NETWORKS_READY, &networks_verdict, generation, previous, now),
-            condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
-            condition(conditions::READY, &ready, generation, previous, now),
-        ],
+        conditions,
         networks_attached: Some(if networks_verdict.ready {
             attached_count(&networks)
         } else {
@@ -119,6 +133,38 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         networks,
         volumes: volume_statuses(wukong, observed.volumes),
     }
+}
+
+/// `RestartRequired` while the running instance lacks parts of the VM wukong applies
+/// ([`restart::pending`]); `None` otherwise.
+fn restart_verdict(wukong: &Wukong, decision: &Decision, observed: &Observed<'_>) -> Option<Verdict> {
+    let (VmAction::Apply(vm), Some(vmi_spec)) = (&decision.vm, observed.vmi_spec) else { return None };
+    let parts = restart::pending(vm, vmi_spec);
+    if parts.is_empty() {
+        return None;
+    }
+    let vm_name = vm.metadata.name.as_deref().unwrap_or_default();
+    let mut message = format!(
+        "the running instance of VirtualMachine {}/{vm_name} predates its {}: they apply when KubeVirt starts a new instance (virtctl restart {vm_name}); wukong does not restart a running VM",
+        names::namespace_of(wukong),
+        parts.join(", ")
+    );
+    let kept = &decision.takeover.interface_names;
+    if !kept.is_empty() {
+        let pairs: Vec<String> = kept.iter().map(|(net, name)| format!("{net} as {name}")).collect();
+        message.push_str(&format!(
+            "; networks keep the names the original operator gave them while the VM runs ({}): stop the VM (startStrategy.runStrategy: Halted) and start it again to rename them",
+            pairs.join(", ")
+        ));
+    }
+    Some(Verdict { ready: true, reason: Reason::RestartRequired, message })
+}
+
+/// `FieldsIgnored` while the spec uses fields wukong ignores, with the warnings that
+/// `kubectl apply` and `wukong render` give; `None` otherwise.
+fn ignored_verdict(wukong: &Wukong) -> Option<Verdict> {
+    let warnings = warnings::of(wukong);
+    (!warnings.is_empty()).then(|| Verdict { ready: true, reason: Reason::FieldsIgnored, message: warnings.join("; ") })
 }
 
 /// `attached/secondary`, for the printer column (the pod network is not counted); a network
@@ -307,7 +353,11 @@ fn network_statuses(
     let wukong = valid.wukong();
     // The NADs in use are those the decision's plan attached (the fallback attaches none).
     let plan = plan::plan(wukong, decision.multus);
-    let from_vmi = |name: &str| vmi.and_then(|s| s.interfaces.iter().find(|i| i.name.as_deref() == Some(name)));
+    // The VMI reports interfaces by their KubeVirt name (the original's, while kept).
+    let from_vmi = |name: &str| {
+        let name = decision.takeover.interface_name(name);
+        vmi.and_then(|s| s.interfaces.iter().find(|i| i.name.as_deref() == Some(name)))
+    };
     let mut out = vec![with_vmi(
         NetworkStatus { name: names::POD_NETWORK.into(), ..Default::default() },
         from_vmi(names::POD_NETWORK),
@@ -399,6 +449,7 @@ fn is_warning(reason: &str) -> bool {
         Reason::ApplyFailed,
         Reason::DeleteFailed,
         Reason::ExpansionFailed,
+        Reason::FieldsIgnored,
     ]
     .iter()
     .any(|r| r.as_str() == reason)

@@ -430,3 +430,66 @@ fn a_wukong_that_does_not_decode_is_an_invalid_spec() {
         ("InvalidSpec", "spec.cpu: invalid type: string \"four\", expected i32")
     );
 }
+
+// ---- RestartRequired and FieldsIgnored ---------------------------------------------------------
+
+fn applied(d: &Decision) -> &wukong_api::kubevirt::VirtualMachine {
+    match &d.vm {
+        VmAction::Apply(vm) => vm,
+        VmAction::Hold(h) => panic!("held: {h:?}"),
+    }
+}
+
+#[test]
+fn an_instance_started_from_what_wukong_applied_needs_no_restart() {
+    let v = wukong(None);
+    let d = decision(&v, all());
+    let vmi_spec = serde_json::to_value(&applied(&d).spec.template.spec).unwrap();
+    let observed = Observed { vm_stored: true, vmi_spec: Some(&vmi_spec), ..Observed::default() };
+    let s = compute(&v, &d, &observed, &at(0));
+    assert!(s.conditions.iter().all(|c| c.type_ != "RestartRequired"), "{:#?}", s.conditions);
+    assert_eq!(s.conditions.len(), 3);
+}
+
+#[test]
+fn an_instance_that_predates_the_applied_vm_makes_restart_required_true() {
+    let v = wukong(None);
+    let d = decision(&v, all());
+    let mut vmi_spec = serde_json::to_value(&applied(&d).spec.template.spec).unwrap();
+    vmi_spec["domain"]["devices"]["interfaces"][1].as_object_mut().unwrap().remove("macAddress");
+    vmi_spec["domain"]["cpu"]["cores"] = json!(1);
+    let observed = Observed { vm_stored: true, vmi_spec: Some(&vmi_spec), ..Observed::default() };
+    let s = compute(&v, &d, &observed, &at(0));
+    let c = cond(&s, "RestartRequired");
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "RestartRequired"));
+    assert!(c.message.starts_with("the running instance of VirtualMachine prod/web-vm predates its interfaces, cpu: they apply when KubeVirt starts a new instance"), "{}", c.message);
+    assert!(c.message.contains("wukong does not restart a running VM"), "{}", c.message);
+    // The restart is not an error: Ready keeps its own reason.
+    assert_eq!(cond(&s, "Ready").reason, "VirtualMachineNotRunning");
+    let t = transitions(None, &s);
+    assert!(t.iter().any(|t| t.reason == "RestartRequired" && !t.warning), "{t:?}");
+}
+
+#[test]
+fn ignored_fields_are_a_condition_and_a_warning_event() {
+    let object = json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong",
+        "metadata": { "name": "web", "namespace": "prod", "uid": "0b8f6d4e-5c2a-4e8e-9a51-1f0d7c3b2a10", "generation": 2 },
+        "spec": { "cpu": 2, "memory": "4Gi", "networks": [{ "name": "default", "type": "bridge", "ipConfig": { "mode": "dhcp" } }] }
+    });
+    let v = validate_object(&object).unwrap();
+    let s = compute(&v, &decision(&v, all()), &Observed { vm_stored: true, ..Observed::default() }, &at(0));
+    let c = cond(&s, "FieldsIgnored");
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "FieldsIgnored"));
+    assert_eq!(c.message, crate::warnings::warnings(&object).join("; "));
+    assert!(c.message.contains("network \"default\": type is ignored"), "{}", c.message);
+    let t = transitions(None, &s);
+    assert!(t.iter().any(|t| t.reason == "FieldsIgnored" && t.warning), "{t:?}");
+    // Without such fields the condition is gone.
+    assert!(
+        compute(&wukong(None), &decision(&wukong(None), all()), &Observed::default(), &at(0))
+            .conditions
+            .iter()
+            .all(|c| c.type_ != "FieldsIgnored")
+    );
+}

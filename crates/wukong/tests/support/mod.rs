@@ -18,6 +18,7 @@
 
 pub mod controller;
 pub mod kubevirt;
+pub mod original;
 
 use std::collections::BTreeMap;
 use std::fs::File;
