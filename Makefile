@@ -20,9 +20,10 @@ test:
 bench:
 	cargo bench -p wukong-render --bench render
 
-## crd: regenerate deploy/crd.yaml from the API types (a test fails when it drifts)
+## crd: regenerate deploy/crd.yaml and deploy/warning-policy.yaml from the API (a test fails when they drift)
 crd:
 	cargo run -q -p wukong -- crd > deploy/crd.yaml
+	cargo run -q -p wukong -- crd --warning-policy > deploy/warning-policy.yaml
 
 ## cluster-up / cluster-down: a local control plane in .local-cluster/ for manual use
 cluster-up:

@@ -13,6 +13,8 @@ pub const READY: &str = "Ready";
 /// the VM, or a change KubeVirt applies only to a new instance without saying so). Present
 /// only while true; `status.pendingChanges` lists the changes.
 pub const RESTART_REQUIRED: &str = "RestartRequired";
+/// The spec uses fields wukong ignores (the original operator's forms). Present only while true.
+pub const FIELDS_IGNORED: &str = "FieldsIgnored";
 
 /// Why a condition has its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,9 +70,11 @@ pub enum Reason {
     /// The API server (or the StorageClass) refused to grow a disk's PVC.
     ExpansionFailed,
 
-    // RestartRequired
+    // RestartRequired, FieldsIgnored
     /// Changes wait for a restart of the running VM.
     RestartRequired,
+    /// The spec uses fields wukong ignores; the message says which and what to write instead.
+    FieldsIgnored,
 }
 
 impl Reason {
@@ -99,6 +103,7 @@ impl Reason {
             Reason::DeleteFailed => "DeleteFailed",
             Reason::ExpansionFailed => "ExpansionFailed",
             Reason::RestartRequired => "RestartRequired",
+            Reason::FieldsIgnored => "FieldsIgnored",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod kubevirt;
 pub mod labels;
 pub mod nad;
 pub mod rules;
+pub mod warnings;
 pub mod wukong;
 
 pub use wukong::*;

@@ -47,8 +47,8 @@ pub const RULES: &[CelRule] = &[
     rule(
         "wukong.name",
         "",
-        "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
-        "metadata.name must be a DNS-1123 label of at most 60 characters, because the VM is named <name>-vm: use lowercase letters, digits and '-'",
+        "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+        "metadata.name must be a DNS-1123 subdomain of at most 60 characters, because the VM is named <name>-vm: use lowercase letters, digits, '-' and '.'",
     ),
     // ---- spec --------------------------------------------------------------------------
     rule(
@@ -60,7 +60,7 @@ pub const RULES: &[CelRule] = &[
     rule(
         "spec.ssh-key-secret",
         "spec.sshKeySecret",
-        "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+        "self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
         "sshKeySecret must be the name of a Secret in the Wukong's namespace (a DNS-1123 subdomain such as vm-ssh-keys)",
     ),
     rule(
@@ -78,13 +78,13 @@ pub const RULES: &[CelRule] = &[
     rule(
         "networks.shared-bridge-vlan",
         "spec",
-        "!has(self.networks) || self.networks.all(a, self.networks.all(b, a.name == b.name || !has(a.bridgeName) || !has(b.bridgeName) || a.bridgeName != b.bridgeName || (has(a.vlanId) ? a.vlanId : 0) == (has(b.vlanId) ? b.vlanId : 0)))",
+        "!has(self.networks) || self.networks.all(a, self.networks.all(b, a.name == b.name || !has(a.bridgeName) || !has(b.bridgeName) || a.bridgeName == '' || a.bridgeName != b.bridgeName || (has(a.vlanId) ? a.vlanId : 0) == (has(b.vlanId) ? b.vlanId : 0)))",
         "networks that share a bridgeName must use the same vlanId (or none): the bridge CNI turns VLAN filtering on per bridge, so a mix leaves one network untagged; give each VLAN its own bridgeName",
     ),
     rule(
         "networks.shared-bridge-type",
         "spec",
-        "!has(self.networks) || self.networks.all(a, self.networks.all(b, a.name == b.name || !has(a.bridgeName) || !has(b.bridgeName) || a.bridgeName != b.bridgeName || !has(a.type) || !has(b.type) || a.type == b.type))",
+        "!has(self.networks) || self.networks.all(a, self.networks.all(b, a.name == b.name || !has(a.bridgeName) || !has(b.bridgeName) || a.bridgeName == '' || a.bridgeName != b.bridgeName || !has(a.type) || !has(b.type) || a.type == b.type))",
         "networks that share a bridgeName must have the same type: a Linux bridge (bridge) and an Open vSwitch bridge (ovs) cannot have the same name on a node; give each its own bridgeName",
     )
     .field(".networks"),
@@ -117,21 +117,21 @@ pub const RULES: &[CelRule] = &[
     rule(
         "disks.size-required",
         "spec",
-        "!has(self.disks) || self.disks.all(d, has(d.size) || (has(d.image) ? d.image : (has(d.boot) && d.boot && has(self.osImage) ? self.osImage : '')).startsWith('containerdisk://') || ((has(d.image) ? d.image : (has(d.boot) && d.boot && has(self.osImage) ? self.osImage : '')).startsWith('docker://') && !has(d.storageClassName)))",
-        "disks[].size is required for a disk backed by a DataVolume (a disk without image, an http(s) image, or a docker:// image with storageClassName): set size, e.g. 20Gi",
+        "!has(self.disks) || self.disks.all(d, has(d.size) || (has(d.image) && d.image != '' ? d.image : (has(d.boot) && d.boot && has(self.osImage) ? self.osImage : '')).startsWith('containerdisk://') || (((has(d.image) && d.image != '' ? d.image : (has(d.boot) && d.boot && has(self.osImage) ? self.osImage : '')).startsWith('docker://') || ((has(d.image) && d.image != '' ? d.image : (has(d.boot) && d.boot && has(self.osImage) ? self.osImage : '')) != '' && !(has(d.image) && d.image != '' ? d.image : (has(d.boot) && d.boot && has(self.osImage) ? self.osImage : '')).contains('://'))) && !has(d.storageClassName)))",
+        "disks[].size is required for a disk backed by a DataVolume (a disk without image, an http(s) image, or a registry image (docker:// or no scheme) with storageClassName): set size, e.g. 20Gi",
     ),
     rule(
         "spec.os-image-without-disks",
         "spec",
-        "has(self.disks) || !has(self.osImage) || self.osImage.startsWith('docker://') || self.osImage.startsWith('containerdisk://')",
+        "has(self.disks) || !has(self.osImage) || self.osImage == '' || self.osImage.startsWith('docker://') || self.osImage.startsWith('containerdisk://') || !self.osImage.contains('://')",
         "an http(s) osImage needs a disk to import into: list the boot disk in disks[] with image, size and storageClassName",
     )
     .field(".osImage"),
     rule(
         "spec.os-image-scheme",
         "spec.osImage",
-        "self.matches('^(docker|containerdisk|http|https)://[^ ]+$')",
-        "osImage must be a URL starting with docker://, containerdisk://, http:// or https:// (e.g. docker://quay.io/containerdisks/ubuntu:22.04)",
+        "self == '' || self.matches('^(docker|containerdisk|http|https)://[^ ]+$') || (!self.contains('://') && self.matches('^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$'))",
+        "osImage must be a registry image such as quay.io/containerdisks/ubuntu:22.04 or a URL starting with docker://, containerdisk://, http:// or https:// (e.g. docker://quay.io/containerdisks/ubuntu:22.04)",
     ),
     // ---- networks[] --------------------------------------------------------------------
     rule(
@@ -151,13 +151,13 @@ pub const RULES: &[CelRule] = &[
     rule(
         "network.default-is-pod-network",
         "spec.networks[]",
-        "self.name != 'default' || (!has(self.type) && !has(self.nadName) && !has(self.vlanId) && !has(self.bridgeName) && !has(self.master) && !has(self.resourceName) && !has(self.mtu) && !has(self.macAddress) && !has(self.ipConfig))",
-        "network \"default\" is the pod network (masquerade) and takes no other field: remove type, nadName, vlanId, bridgeName, master, resourceName, mtu, macAddress and ipConfig, or give the network another name",
+        "self.name != 'default' || (!(has(self.nadName) && self.nadName != '') && !has(self.vlanId) && !(has(self.bridgeName) && self.bridgeName != '') && !has(self.master) && !has(self.resourceName) && !has(self.mtu) && !has(self.macAddress))",
+        "network \"default\" is the pod network (masquerade): it takes no nadName, vlanId, bridgeName, master, resourceName, mtu or macAddress (its type and ipConfig are ignored); to attach a NAD, a bridge or a VLAN, give the network another name, e.g. lan",
     ),
     rule(
         "network.vlan-type",
         "spec.networks[]",
-        "!has(self.vlanId) || !has(self.type) || self.type in ['bridge', 'ovs', 'sriov']",
+        "!has(self.vlanId) || !has(self.type) || (has(self.nadName) && self.nadName != '') || self.type in ['bridge', 'ovs', 'sriov']",
         "vlanId is only supported on bridge, ovs and sriov networks: a macvlan network cannot tag; remove vlanId and use a VLAN interface of the host as master",
     )
     .msg_expr("'network \"' + self.name + '\": vlanId is only supported on bridge, ovs and sriov networks: a macvlan network cannot tag; remove vlanId and use a VLAN interface of the host as master'")
@@ -165,7 +165,7 @@ pub const RULES: &[CelRule] = &[
     rule(
         "network.bridge-name-type",
         "spec.networks[]",
-        "!has(self.bridgeName) || !has(self.type) || self.type in ['bridge', 'ovs']",
+        "!has(self.bridgeName) || self.bridgeName == '' || !has(self.type) || (has(self.nadName) && self.nadName != '') || self.type in ['bridge', 'ovs']",
         "bridgeName is only used by bridge and ovs networks: remove it",
     )
     .msg_expr("'network \"' + self.name + '\": bridgeName is only used by bridge and ovs networks: remove it'")
@@ -173,14 +173,14 @@ pub const RULES: &[CelRule] = &[
     rule(
         "network.default-bridge-name-length",
         "spec.networks[]",
-        "!has(self.type) || !(self.type in ['bridge', 'ovs']) || has(self.bridgeName) || has(self.nadName) || size(self.name) <= 12",
+        "!has(self.type) || !(self.type in ['bridge', 'ovs']) || (has(self.bridgeName) && self.bridgeName != '') || (has(self.nadName) && self.nadName != '') || size(self.name) <= 12",
         "the default bridge name br-<network name> would exceed 15 characters (Linux IFNAMSIZ): set bridgeName, or use a network name of at most 12 characters",
     )
     .msg_expr("'network \"' + self.name + '\": the default bridge name br-' + self.name + ' would exceed 15 characters (Linux IFNAMSIZ): set bridgeName, or use a network name of at most 12 characters'"),
     rule(
         "network.macvlan-master",
         "spec.networks[]",
-        "!has(self.type) || self.type != 'macvlan' || has(self.nadName) || has(self.master)",
+        "!has(self.type) || self.type != 'macvlan' || (has(self.nadName) && self.nadName != '') || has(self.master)",
         "a macvlan network needs master: set master to the host interface the VM is put on (e.g. eth1)",
     )
     .msg_expr("'network \"' + self.name + '\": a macvlan network needs master: set master to the host interface the VM is put on (e.g. eth1)'")
@@ -196,7 +196,7 @@ pub const RULES: &[CelRule] = &[
     rule(
         "network.sriov-resource-name",
         "spec.networks[]",
-        "!has(self.type) || self.type != 'sriov' || has(self.nadName) || has(self.resourceName)",
+        "!has(self.type) || self.type != 'sriov' || (has(self.nadName) && self.nadName != '') || has(self.resourceName)",
         "an sriov network needs resourceName: set it to the device-plugin resource of the virtual functions (e.g. intel.com/sriov_vfio)",
     )
     .msg_expr("'network \"' + self.name + '\": an sriov network needs resourceName: set it to the device-plugin resource of the virtual functions (e.g. intel.com/sriov_vfio)'")
@@ -243,15 +243,15 @@ pub const RULES: &[CelRule] = &[
     rule(
         "network.nad-name-excludes-generation",
         "spec.networks[]",
-        "!has(self.nadName) || (!has(self.vlanId) && !has(self.bridgeName) && !has(self.master) && !has(self.resourceName) && !has(self.mtu))",
-        "nadName uses an existing NetworkAttachmentDefinition as it is, so vlanId, bridgeName, master, resourceName and mtu would be ignored: remove them, or remove nadName to let wukong generate the NAD",
+        "!(has(self.nadName) && self.nadName != '') || (!has(self.master) && !has(self.resourceName) && !has(self.mtu))",
+        "nadName uses an existing NetworkAttachmentDefinition as it is, so master, resourceName and mtu would be ignored: remove them, or remove nadName to let wukong generate the NAD",
     )
-    .msg_expr("'network \"' + self.name + '\": nadName uses an existing NetworkAttachmentDefinition as it is, so vlanId, bridgeName, master, resourceName and mtu would be ignored: remove them, or remove nadName to let wukong generate the NAD'")
+    .msg_expr("'network \"' + self.name + '\": nadName uses an existing NetworkAttachmentDefinition as it is, so master, resourceName and mtu would be ignored: remove them, or remove nadName to let wukong generate the NAD'")
     .field(".nadName"),
     rule(
         "network.nad-name-format",
         "spec.networks[].nadName",
-        "self.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$') && size(self) - (self.contains('/') ? self.indexOf('/') + 1 : 0) <= 253",
+        "self == '' || self.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$') && size(self) - (self.contains('/') ? self.indexOf('/') + 1 : 0) <= 253",
         "nadName must be <name> or <namespace>/<name> of a NetworkAttachmentDefinition (DNS-1123 names, e.g. vlan100 or infra/vlan100)",
     ),
     rule(
@@ -263,7 +263,7 @@ pub const RULES: &[CelRule] = &[
     rule(
         "network.bridge-name-format",
         "spec.networks[].bridgeName",
-        "self.matches('^[A-Za-z0-9][A-Za-z0-9_.-]*$')",
+        "self == '' || self.matches('^[A-Za-z0-9][A-Za-z0-9_.-]*$')",
         "bridgeName must be a Linux interface name: letters, digits, '_', '.' and '-', starting with a letter or digit",
     ),
     rule(
@@ -316,12 +316,6 @@ pub const RULES: &[CelRule] = &[
         "ipConfig.address is required when mode is static: set it in CIDR form, e.g. 192.168.100.10/24",
     )
     .field(".address"),
-    rule(
-        "ip.dhcp-no-address",
-        "spec.networks[].ipConfig",
-        "self.mode != 'dhcp' || (!has(self.address) && !has(self.gateway))",
-        "ipConfig.address and ipConfig.gateway come from the DHCP server when mode is dhcp: remove them, or use mode static",
-    ),
     rule(
         "ip.address-cidr",
         "spec.networks[].ipConfig.address",
@@ -393,14 +387,14 @@ pub const RULES: &[CelRule] = &[
     rule(
         "disk.image-scheme",
         "spec.disks[].image",
-        "self.matches('^(docker|containerdisk|http|https)://[^ ]+$')",
-        "disks[].image must be a URL starting with docker://, containerdisk://, http:// or https:// (e.g. docker://quay.io/containerdisks/ubuntu:22.04)",
+        "self == '' || self.matches('^(docker|containerdisk|http|https)://[^ ]+$') || (!self.contains('://') && self.matches('^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$'))",
+        "disks[].image must be a registry image such as quay.io/containerdisks/ubuntu:22.04 or a URL starting with docker://, containerdisk://, http:// or https:// (e.g. docker://quay.io/containerdisks/ubuntu:22.04)",
     ),
     // ---- cloudInitUser -----------------------------------------------------------------
     rule(
         "user.no-plain-password",
         "spec.cloudInitUser",
-        "!has(self.password)",
+        "!has(self.password) || self.password == ''",
         "cloudInitUser.password is refused: a plain password would be stored in etcd and in the VM; set cloudInitUser.passwordHash (e.g. the output of openssl passwd -6) instead",
     )
     .field(".password"),

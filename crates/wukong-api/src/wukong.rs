@@ -9,7 +9,13 @@ use k8s_openapi::api::core::v1::Toleration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The original Go operator declared these optional strings `omitempty`, so an empty string in
+/// its manifests means "not set"; wukong reads them the same way.
+fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
 
 /// A virtual machine on Kubernetes, attached to secondary networks through Multus.
 // clippy reads the repeated `type_ = "string"` of the printer columns as duplicated attributes.
@@ -40,12 +46,12 @@ pub struct WukongSpec {
     pub memory: String,
 
     /// Operating-system image used for the boot disk when no disk names an `image`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub os_image: Option<String>,
 
     /// Name of a Secret in the Wukong's namespace whose values are SSH public keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub ssh_key_secret: Option<String>,
 
@@ -89,7 +95,7 @@ pub struct NetworkSpec {
 
     /// An existing NetworkAttachmentDefinition, `name` or `namespace/name`. When set, wukong
     /// generates nothing for this network and never modifies that NAD.
-    #[serde(default, rename = "nadName", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", rename = "nadName", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 317))]
     pub nad_name: Option<String>,
 
@@ -99,7 +105,7 @@ pub struct NetworkSpec {
     pub vlan_id: Option<i32>,
 
     /// Host bridge (bridge, ovs); `br-<name>` when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub bridge_name: Option<String>,
 
@@ -230,7 +236,7 @@ pub struct DiskSpec {
     pub boot: Option<bool>,
 
     /// Image the disk is created from: `docker://`, `containerdisk://`, `http://` or `https://`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
     pub image: Option<String>,
 }
@@ -244,12 +250,12 @@ pub struct CloudInitUser {
     pub name: String,
 
     /// Refused: a plain password would be stored in etcd and in the VM. Use `passwordHash`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub password: Option<String>,
 
     /// A crypt(3) hash, e.g. from `openssl passwd -6`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub password_hash: Option<String>,
 
@@ -259,7 +265,7 @@ pub struct CloudInitUser {
     pub sudo: Option<String>,
 
     /// Login shell, e.g. `/bin/bash`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "empty_as_none", skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256))]
     pub shell: Option<String>,
 

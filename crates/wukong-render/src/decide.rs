@@ -4,8 +4,10 @@
 //! This is the behaviour table of DESIGN §4; every row is a unit test below.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
+use serde_json::Value;
 use wukong_api::PendingChange;
 use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
@@ -16,6 +18,7 @@ pub use crate::kinds::Kinds;
 
 use crate::capabilities::KubeVirtCapabilities;
 use crate::cni::CniVersion;
+use crate::legacy::{self, Takeover};
 use crate::liveupdate::{self, Instance, Template};
 use crate::plan::{Attachment, Binding, NadRef, NetworkPlan};
 use crate::{Validated, cloudinit, nad, names, plan, vm};
@@ -61,13 +64,21 @@ pub struct Facts {
     pub vm: Presence,
     /// What the VM that exists and is ours uses (its NADs, its cloud-init Secrets, its template).
     pub live_vm: Option<LiveVm>,
-    /// The VM's running instance (its VMI, read with [`Instance::from_vmi`]); `None` when none
-    /// runs.
-    pub instance: Option<Instance>,
     /// The keys of `sshKeySecret` ([`wanted_ssh_key_secret`] names it).
     pub ssh_keys: SshKeys,
     /// What exists under the cloud-init Secret's name (`<wukong>-cloudinit`).
     pub cloud_init_secret: Presence,
+    /// The live object (JSON) under every generated NAD name that is [`Presence::Foreign`]:
+    /// the original operator's NADs are recognized from it ([`legacy::is_original_nad`]).
+    pub foreign_nads: BTreeMap<String, Value>,
+    /// The live VM (JSON), when it is [`Presence::Ours`]: what the original operator wrote in it
+    /// is taken over ([`legacy::takeover`]).
+    pub live_vm_object: Option<Arc<Value>>,
+    /// An instance (VMI) of the VM exists.
+    pub vm_instance: bool,
+    /// The VM's running instance (its VMI, read with [`Instance::from_vmi`]); `None` when none
+    /// runs.
+    pub instance: Option<Instance>,
     /// What the cluster's KubeVirt can do, from its KubeVirt CR; `None` when no CR could be read
     /// (then nothing is held back for it: KubeVirt's own status tells).
     pub kubevirt: Option<KubeVirtCapabilities>,
@@ -114,6 +125,13 @@ pub struct Decision {
     pub networks: Verdict,
     /// Whether secondary networks were planned through Multus (false: the pod-network fallback).
     pub multus: bool,
+    /// Generated NADs the original operator created, applied now as wukong's own.
+    pub adopted_nads: Vec<String>,
+    /// A JSON patch (RFC 6902) for the live VM, sent before the VM is applied: what the original
+    /// operator wrote there that server-side apply cannot remove ([`legacy::vm_patch`]).
+    pub vm_patch: Vec<Value>,
+    /// How the VM is rendered over the live one ([`legacy::takeover`]).
+    pub takeover: Takeover,
     /// Generated networks whose NAD is not `<wukong>-<network>-nad`: a running instance still
     /// uses that one with another attachment ([`plan::place`]).
     pub swapped_nads: BTreeMap<String, NadRef>,
@@ -148,22 +166,43 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     let wukong = valid.wukong();
     let namespace = names::namespace_of(wukong);
     let mut plan = plan::plan(wukong, facts.kinds.nad);
+    let takeover = legacy::takeover(wukong, &plan, facts.live_vm_object.as_deref(), facts.vm_instance);
     let running = facts.instance.as_ref();
     if let Some(running) = running {
+        // The instance names its networks as the VM did (the original operator's names, while
+        // taken over).
+        let mut by_interface = running.nads(namespace);
+        let running_nads = plan
+            .networks
+            .iter()
+            .filter_map(|n| Some((n.name().to_string(), by_interface.remove(takeover.interface_name(n.name()))?)))
+            .collect();
         let owned =
             facts.owned_nads.iter().map(|name| (name.clone(), facts.nad_attachments.get(name).cloned())).collect();
-        plan::place(&mut plan, wukong, &running.nads(namespace), &owned);
+        plan::place(&mut plan, wukong, &running_nads, &owned);
     }
     let swapped_nads = plan
         .generated()
         .filter(|(net, nad)| nad.name != names::nad_name(names::name_of(wukong), net.name()))
         .map(|(net, nad)| (net.name().to_string(), nad.clone()))
         .collect();
-    let networks = networks_verdict(wukong, &plan, facts, policy);
+    // A foreign NAD that is exactly the original operator's rendering is adopted.
+    let adopted_nads: Vec<String> = plan
+        .generated()
+        .filter(|(net, nad)| {
+            facts.generated_nads.get(&nad.name) == Some(&Presence::Foreign)
+                && facts.foreign_nads.get(&nad.name).is_some_and(|live| legacy::is_original_nad(net.spec, live))
+        })
+        .map(|(_, nad)| nad.name.clone())
+        .collect();
+    let foreign = |name: &str| {
+        facts.generated_nads.get(name) == Some(&Presence::Foreign) && !adopted_nads.iter().any(|a| a == name)
+    };
+    let networks = networks_verdict(wukong, &plan, facts, policy, &foreign);
 
     let apply_nads = plan
         .generated()
-        .filter(|(_, nad)| facts.generated_nads.get(&nad.name) != Some(&Presence::Foreign))
+        .filter(|(_, nad)| !foreign(&nad.name))
         .map(|(net, nad_ref)| nad::nad(wukong, net, nad_ref, policy.cni_version))
         .collect();
     let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
@@ -216,12 +255,16 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     } else if let Some(verdict) = missing_binding(&plan, facts.kubevirt.as_ref(), &vm_name) {
         VmAction::Hold(verdict)
     } else {
-        let mut desired = vm::virtual_machine(wukong, &plan);
+        let mut desired = vm::virtual_machine_over(wukong, &plan, &takeover);
         if let Some(live) = &facts.live_vm {
             let spec_networks = wukong.spec.networks.iter().map(|n| n.name.as_str()).collect();
             liveupdate::carry_unplugs(&mut desired, &live.template, running, &spec_networks);
         }
         VmAction::Apply(Box::new(desired))
+    };
+    let vm_patch = match (&vm, facts.live_vm_object.as_deref()) {
+        (VmAction::Apply(_), Some(live)) => legacy::vm_patch(live, vm::run_strategy(&wukong.spec).as_str()),
+        _ => Vec::new(),
     };
     let apply_secret = match &vm {
         VmAction::Hold(_) => None,
@@ -281,6 +324,9 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         vm,
         networks,
         multus: facts.kinds.nad,
+        adopted_nads,
+        vm_patch,
+        takeover,
         swapped_nads,
         pending,
     }
@@ -339,7 +385,13 @@ fn blocks_vm(reason: Reason) -> bool {
     matches!(reason, Reason::NadConflict | Reason::NadNotFound | Reason::NadNamespaceForbidden)
 }
 
-fn networks_verdict(wukong: &wukong_api::Wukong, plan: &NetworkPlan<'_>, facts: &Facts, policy: &Policy) -> Verdict {
+fn networks_verdict(
+    wukong: &wukong_api::Wukong,
+    plan: &NetworkPlan<'_>,
+    facts: &Facts,
+    policy: &Policy,
+    foreign: &dyn Fn(&str) -> bool,
+) -> Verdict {
     if plan.networks.is_empty() {
         return Verdict {
             ready: true,
@@ -375,7 +427,7 @@ fn networks_verdict(wukong: &wukong_api::Wukong, plan: &NetworkPlan<'_>, facts: 
                 Reason::NadNotFound,
                 format!("network {} names NetworkAttachmentDefinition {nad}, which does not exist: create it, or remove nadName to let wukong generate one", net.name()),
             )),
-            Attachment::Generated(nad) if facts.generated_nads.get(&nad.name) == Some(&Presence::Foreign) => problems.push((
+            Attachment::Generated(nad) if foreign(&nad.name) => problems.push((
                 Reason::NadConflict,
                 format!(
                     "NetworkAttachmentDefinition {nad} exists and is not controlled by this Wukong; it is left untouched: delete it, or rename network {}",

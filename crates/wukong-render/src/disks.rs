@@ -5,6 +5,7 @@
 //! | `image: containerdisk://<ref>` | containerDisk `<ref>` (ephemeral: the guest's writes are lost on restart) |
 //! | `image: docker://<ref>` without `storageClassName` | containerDisk `<ref>` |
 //! | `image: docker://<ref>` with `storageClassName` | DataVolume `<wukong>-<disk>`, source `registry: {url: docker://<ref>}` |
+//! | `image: <ref>` (no scheme, as the original operator and KubeVirt's containerDisk take it) | as `docker://<ref>` |
 //! | `image: http(s)://...` | DataVolume, source `http: {url}` |
 //! | no `image` (and not the boot disk of an `osImage`) | DataVolume, source `blank: {}` (a data disk) |
 //!
@@ -98,13 +99,15 @@ fn source(image: &str, storage_class: Option<&str>) -> DiskSource {
     if let Some(reference) = image.strip_prefix("containerdisk://") {
         return DiskSource::ContainerDisk { image: reference.to_string() };
     }
-    if let Some(reference) = image.strip_prefix("docker://") {
-        return match storage_class {
-            None => DiskSource::ContainerDisk { image: reference.to_string() },
-            Some(_) => DiskSource::Registry { url: image.to_string() },
-        };
+    if image.starts_with("http://") || image.starts_with("https://") {
+        return DiskSource::Http { url: image.to_string() };
     }
-    DiskSource::Http { url: image.to_string() }
+    // docker://, or no scheme at all: a registry image.
+    let reference = image.strip_prefix("docker://").unwrap_or(image);
+    match storage_class {
+        None => DiskSource::ContainerDisk { image: reference.to_string() },
+        Some(_) => DiskSource::Registry { url: format!("docker://{reference}") },
+    }
 }
 
 /// The `spec` of the CDI DataVolume of a disk (None for a containerDisk).
@@ -298,6 +301,26 @@ mod tests {
         assert_eq!(compare_quantities("20Gb", "1Gi"), None);
         assert_eq!(compare_quantities("", "1Gi"), None);
         assert_eq!(compare_quantities(".5Gi", "1Gi"), None);
+    }
+
+    #[test]
+    fn an_image_without_scheme_is_a_registry_image_like_docker() {
+        for image in ["quay.io/containerdisks/ubuntu:22.04", "docker://quay.io/containerdisks/ubuntu:22.04"] {
+            assert_eq!(
+                source(image, None),
+                DiskSource::ContainerDisk { image: "quay.io/containerdisks/ubuntu:22.04".into() },
+                "{image}"
+            );
+            assert_eq!(
+                source(image, Some("ssd")),
+                DiskSource::Registry { url: "docker://quay.io/containerdisks/ubuntu:22.04".into() },
+                "{image}"
+            );
+        }
+        assert_eq!(
+            source("https://example.com/os.img", None),
+            DiskSource::Http { url: "https://example.com/os.img".into() }
+        );
     }
 
     fn pvc(name: &str, requested: &str) -> PvcObservation {

@@ -13,15 +13,18 @@ pub mod disks;
 pub mod drift;
 pub mod index;
 pub mod kinds;
+pub mod legacy;
 pub mod liveupdate;
 pub mod mac;
 pub mod nad;
 pub mod names;
 pub mod plan;
 pub mod preview;
+pub mod restart;
 pub mod status;
 pub mod validate;
 pub mod vm;
+pub mod warnings;
 
 use k8s_openapi::api::core::v1::Secret;
 use wukong_api::Wukong;

@@ -2,13 +2,14 @@
 //! stable transition times, the phase, and what each network looks like from the VM.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde_json::Value;
 use wukong_api::conditions::{self, Reason};
 use wukong_api::kubevirt::{KubeVirtCondition, VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
 use wukong_api::{Applies, NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
 
 use crate::decide::{Decision, Verdict, VmAction};
 use crate::plan::{self, Attachment};
-use crate::{Invalid, Validated, disks, names};
+use crate::{Invalid, Validated, disks, names, restart, warnings};
 
 /// What the shell saw of the VM after applying, what the API server refused, and the status the
 /// Wukong had before.
@@ -24,6 +25,8 @@ pub struct Observed<'a> {
     pub vm_stored: bool,
     pub vm: Option<&'a VirtualMachineStatus>,
     pub vmi: Option<&'a VirtualMachineInstanceStatus>,
+    /// The VMI's `spec` (JSON): what the running instance was started with.
+    pub vmi_spec: Option<&'a Value>,
     /// The PVCs of the disks' DataVolumes that exist (CDI names a DataVolume's PVC like the
     /// DataVolume: `<wukong>-<disk>`).
     pub volumes: &'a [VolumeObservation],
@@ -106,8 +109,15 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
         condition(conditions::READY, &ready, generation, previous, now),
     ];
-    if let Some(restart) = restart_verdict(wukong, &vm_name, decision, observed) {
-        conditions.push(condition(conditions::RESTART_REQUIRED, &restart, generation, previous, now));
+    // Present only while true: KubeVirt's RestartRequired is, and "no field ignored" says nothing.
+    let extra = [
+        (conditions::RESTART_REQUIRED, restart_verdict(wukong, &vm_name, decision, observed)),
+        (conditions::FIELDS_IGNORED, ignored_verdict(wukong)),
+    ];
+    for (type_, verdict) in extra {
+        if let Some(v) = verdict {
+            conditions.push(condition(type_, &v, generation, previous, now));
+        }
     }
     WukongStatus {
         phase: Some(phase),
@@ -127,8 +137,10 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
 }
 
 /// `RestartRequired` (present only while true): KubeVirt reports it on the VM, or a change of
-/// the spec reaches the running VM only at a restart ([`crate::liveupdate::classify`]: some
-/// KubeVirt does not report). The message names the changes and KubeVirt's words.
+/// the spec reaches the running VM only at a restart ([`crate::liveupdate::classify`], which
+/// also knows the restarts KubeVirt does not report). The message names the parts of the VM the
+/// instance predates ([`restart::pending`]), KubeVirt's words, each change waiting for a
+/// restart, and the interface names kept from the original operator.
 fn restart_verdict(wukong: &Wukong, vm_name: &str, decision: &Decision, observed: &Observed<'_>) -> Option<Verdict> {
     let kubevirt =
         observed.vm.and_then(|s| s.conditions.iter().find(|c| c.type_ == "RestartRequired" && c.status == "True"));
@@ -142,22 +154,46 @@ fn restart_verdict(wukong: &Wukong, vm_name: &str, decision: &Decision, observed
         return None;
     }
     let namespace = names::namespace_of(wukong);
-    let mut message = match kubevirt {
-        Some(c) => format!(
-            "KubeVirt reports RestartRequired on VirtualMachine {namespace}/{vm_name} ({})",
-            c.message.as_deref().filter(|m| !m.is_empty()).unwrap_or("no message")
-        ),
-        None => format!(
-            "the running VirtualMachine {namespace}/{vm_name} gets these changes only when it restarts, which KubeVirt does not report"
-        ),
+    let parts = match (&decision.vm, observed.vmi_spec) {
+        (VmAction::Apply(vm), Some(vmi_spec)) => restart::pending(vm, vmi_spec),
+        _ => Vec::new(),
     };
-    if !waiting.is_empty() {
-        message.push_str(&format!(": {}", waiting.join("; ")));
+    let mut message = if parts.is_empty() {
+        format!(
+            "the running instance of VirtualMachine {namespace}/{vm_name} gets changes only when KubeVirt starts a new instance (virtctl restart {vm_name}); wukong does not restart a running VM"
+        )
+    } else {
+        format!(
+            "the running instance of VirtualMachine {namespace}/{vm_name} predates its {}: they apply when KubeVirt starts a new instance (virtctl restart {vm_name}); wukong does not restart a running VM",
+            parts.join(", ")
+        )
+    };
+    match kubevirt {
+        Some(c) => message.push_str(&format!(
+            "; KubeVirt reports RestartRequired ({})",
+            c.message.as_deref().filter(|m| !m.is_empty()).unwrap_or("no message")
+        )),
+        None => message.push_str("; KubeVirt does not report RestartRequired for them"),
     }
-    message.push_str(&format!(
-        "; restart the VM to apply them (virtctl restart {vm_name}); wukong never restarts a running VM"
-    ));
+    if !waiting.is_empty() {
+        message.push_str(&format!("; waiting for a restart: {}", waiting.join("; ")));
+    }
+    let kept = &decision.takeover.interface_names;
+    if !kept.is_empty() {
+        let pairs: Vec<String> = kept.iter().map(|(net, name)| format!("{net} as {name}")).collect();
+        message.push_str(&format!(
+            "; networks keep the names the original operator gave them while the VM runs ({}): stop the VM (startStrategy.runStrategy: Halted) and start it again to rename them",
+            pairs.join(", ")
+        ));
+    }
     Some(Verdict { ready: true, reason: Reason::RestartRequired, message })
+}
+
+/// `FieldsIgnored` while the spec uses fields wukong ignores, with the warnings that
+/// `kubectl apply` and `wukong render` give; `None` otherwise.
+fn ignored_verdict(wukong: &Wukong) -> Option<Verdict> {
+    let warnings = warnings::of(wukong);
+    (!warnings.is_empty()).then(|| Verdict { ready: true, reason: Reason::FieldsIgnored, message: warnings.join("; ") })
 }
 
 /// `attached/secondary`, for the printer column (the pod network is not counted); a network
@@ -346,7 +382,11 @@ fn network_statuses(
     let wukong = valid.wukong();
     // The NADs in use are those the decision's plan attached (the fallback attaches none).
     let plan = plan::plan(wukong, decision.multus);
-    let from_vmi = |name: &str| vmi.and_then(|s| s.interfaces.iter().find(|i| i.name.as_deref() == Some(name)));
+    // The VMI reports interfaces by their KubeVirt name (the original's, while kept).
+    let from_vmi = |name: &str| {
+        let name = decision.takeover.interface_name(name);
+        vmi.and_then(|s| s.interfaces.iter().find(|i| i.name.as_deref() == Some(name)))
+    };
     let mut out = vec![with_vmi(
         NetworkStatus { name: names::POD_NETWORK.into(), ..Default::default() },
         from_vmi(names::POD_NETWORK),
@@ -440,6 +480,7 @@ fn is_warning(reason: &str) -> bool {
         Reason::ApplyFailed,
         Reason::DeleteFailed,
         Reason::ExpansionFailed,
+        Reason::FieldsIgnored,
     ]
     .iter()
     .any(|r| r.as_str() == reason)

@@ -20,13 +20,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use wukong_api::kubevirt::{
     AccessCredential, CloudInitNoCloudSource, ContainerDiskSource, Cpu, DataVolumeSource, DataVolumeTemplate,
     DataVolumeTemplateMetadata, Devices, Disk, DiskTarget, DomainSpec, Empty, Interface, LocalObjectReference, Memory,
-    MultusNetwork, Network, PluginBinding, SecretSource, SshPropagationMethod, SshPublicKeyAccessCredential,
-    SshPublicKeySource, TemplateMetadata, VirtualMachine, VirtualMachineInstanceSpec, VirtualMachineSpec,
-    VirtualMachineTemplate, Volume,
+    MultusNetwork, Network, PersistentVolumeClaimSource, PluginBinding, SecretSource, SshPropagationMethod,
+    SshPublicKeyAccessCredential, SshPublicKeySource, TemplateMetadata, VirtualMachine, VirtualMachineInstanceSpec,
+    VirtualMachineSpec, VirtualMachineTemplate, Volume,
 };
 use wukong_api::{RestartPolicy, RunStrategy, Wukong, WukongSpec, labels};
 
 use crate::disks::{self, DiskSource, PlannedDisk};
+use crate::legacy::Takeover;
 use crate::plan::{Binding, NetworkPlan};
 use crate::{cloudinit, names};
 
@@ -47,6 +48,12 @@ pub const OS_IMAGE_ANNOTATION: &str = "vm.novasphere.dev/os-image";
 /// and, when [`cloudinit::needed`], the `cloudinit` disk referencing the Secret
 /// [`cloudinit::secret`] builds.
 pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachine {
+    virtual_machine_over(wukong, plan, &Takeover::default())
+}
+
+/// [`virtual_machine`] over a live VM the original operator wrote ([`crate::legacy::takeover`]):
+/// its disks keep their PVCs and, while it runs, its networks keep their names.
+pub fn virtual_machine_over(wukong: &Wukong, plan: &NetworkPlan<'_>, takeover: &Takeover) -> VirtualMachine {
     let name = names::name_of(wukong);
     let spec = &wukong.spec;
     let disks = disks::plan(wukong);
@@ -68,13 +75,14 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
         // A NAD in the VM's namespace is named bare, as KubeVirt resolves it there.
         let network_name =
             if nad.namespace == names::namespace_of(wukong) { nad.name.clone() } else { nad.to_string() };
+        let interface_name = takeover.interface_name(net.name()).to_string();
         vm_networks.push(Network {
-            name: net.name().to_string(),
+            name: interface_name.clone(),
             multus: Some(MultusNetwork { network_name }),
             ..Default::default()
         });
         let mut iface = Interface {
-            name: net.name().to_string(),
+            name: interface_name,
             mac_address: Some(net.mac.clone()),
             state: net.spec.link_state.map(|l| l.as_str().to_string()),
             ..Default::default()
@@ -88,7 +96,7 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
     }
     let cloud_init = cloudinit::needed(wukong, plan).then(|| cloud_init_volume(name, plan));
     let mut vm_disks = vm_disks(&disks);
-    let mut volumes = volumes(name, &disks);
+    let mut volumes = volumes(name, &disks, takeover);
     if let Some(volume) = cloud_init {
         vm_disks.push(Disk {
             name: cloudinit::VOLUME.into(),
@@ -109,7 +117,7 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
         },
         spec: VirtualMachineSpec {
             run_strategy: Some(run_strategy(spec).as_str().to_string()),
-            data_volume_templates: data_volume_templates(name, &disks),
+            data_volume_templates: data_volume_templates(name, &disks, takeover),
             template: VirtualMachineTemplate {
                 metadata: Some(TemplateMetadata { labels: template_labels(wukong), annotations: BTreeMap::new() }),
                 spec: VirtualMachineInstanceSpec {
@@ -246,10 +254,17 @@ fn vm_disks(disks: &[PlannedDisk]) -> Vec<Disk> {
         .collect()
 }
 
-fn volumes(wukong: &str, disks: &[PlannedDisk]) -> Vec<Volume> {
+fn volumes(wukong: &str, disks: &[PlannedDisk], takeover: &Takeover) -> Vec<Volume> {
     disks
         .iter()
         .map(|d| match (&d.source, d.data_volume(wukong)) {
+            _ if takeover.kept_claims.contains(&d.name) => Volume {
+                name: d.name.clone(),
+                persistent_volume_claim: Some(PersistentVolumeClaimSource {
+                    claim_name: names::data_volume_name(wukong, &d.name),
+                }),
+                ..Default::default()
+            },
             (DiskSource::ContainerDisk { image }, _) => Volume {
                 name: d.name.clone(),
                 container_disk: Some(ContainerDiskSource { image: image.clone() }),
@@ -264,9 +279,10 @@ fn volumes(wukong: &str, disks: &[PlannedDisk]) -> Vec<Volume> {
         .collect()
 }
 
-fn data_volume_templates(wukong: &str, disks: &[PlannedDisk]) -> Vec<DataVolumeTemplate> {
+fn data_volume_templates(wukong: &str, disks: &[PlannedDisk], takeover: &Takeover) -> Vec<DataVolumeTemplate> {
     disks
         .iter()
+        .filter(|d| !takeover.kept_claims.contains(&d.name))
         .filter_map(|d| {
             Some(DataVolumeTemplate {
                 metadata: DataVolumeTemplateMetadata { name: d.data_volume(wukong)? },

@@ -25,7 +25,15 @@ pub enum Command {
     /// Print the NADs and the VirtualMachine every Wukong in a file yields (offline).
     Render(RenderArgs),
     /// Print the Wukong CRD as YAML.
-    Crd,
+    Crd(CrdArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CrdArgs {
+    /// Print instead the ValidatingAdmissionPolicy (and its binding) that makes `kubectl apply`
+    /// warn about fields of the original operator's manifests that wukong ignores.
+    #[arg(long)]
+    pub warning_policy: bool,
 }
 
 /// `wukong controller` flags.
@@ -178,7 +186,7 @@ impl Cli {
         match self.command {
             Command::Controller(args) => commands::controller::run(args),
             Command::Render(args) => commands::render::run(&args),
-            Command::Crd => commands::crd::run(),
+            Command::Crd(args) => commands::crd::run(&args),
         }
     }
 }

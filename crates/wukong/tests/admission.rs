@@ -7,7 +7,10 @@
 //!   of the refusal that both the API server and `wukong render` must say; an optional
 //!   `# apply-expect: <fragment>` replaces it for server-side apply where the API server answers
 //!   before validation (unknown fields, a list-map key twice, a wrong type: no typed patch).
-//! - `good/*.yaml`: edge cases that must be accepted and rendered (`# expect: accepted`).
+//! - `good/*.yaml`: edge cases that must be accepted and rendered (`# expect: accepted`), among
+//!   them the original operator's forms; each `# warn: <fragment>` line is a warning that
+//!   `kubectl apply` (the policy of `deploy/warning-policy.yaml`), `wukong render` and the
+//!   offline evaluation must all give, and a manifest without one must get none.
 //! - `update/<case>/{old,new}.yaml`: an update from `old` to `new`; `new.yaml`'s first line says
 //!   `# expect: <fragment>` of the refusal (transition rules), or `# expect: accepted`.
 
@@ -42,6 +45,8 @@ struct Manifest {
     expect: String,
     /// `# apply-expect:`: what server-side apply says instead, when it differs.
     apply_expect: Option<String>,
+    /// `# warn:` lines: a fragment of each warning the manifest earns.
+    warns: Vec<String>,
     object: Value,
 }
 
@@ -56,6 +61,7 @@ impl Manifest {
         Manifest {
             expect: header("expect").unwrap_or_else(|| panic!("{label}: no `# expect:` line")),
             apply_expect: header("apply-expect"),
+            warns: text.lines().filter_map(|l| l.strip_prefix("# warn: ")).map(str::to_string).collect(),
             object: docs.into_iter().next().expect("one document"),
             path: path.to_path_buf(),
             label,
@@ -218,6 +224,16 @@ fn the_corpus_is_large_enough_and_breaks_every_rule() {
         missing.is_empty(),
         "rules no manifest of tests/admission/bad (or refused update of tests/admission/update) breaks: {missing:?}"
     );
+
+    // Every warning of the policy is earned by some good manifest, which says so.
+    let earned: Vec<String> = good.iter().flat_map(|m| wukong_render::warnings::warnings(&m.object)).collect();
+    let unearned: Vec<&str> = wukong_api::warnings::WARNINGS
+        .iter()
+        .filter(|w| !earned.iter().any(|e| e.ends_with(w.message)))
+        .map(|w| w.id)
+        .collect();
+    assert!(unearned.is_empty(), "warnings no manifest of tests/admission/good earns: {unearned:?}");
+    assert!(bad.iter().all(|m| m.warns.is_empty()), "a refused manifest earns no warning");
 }
 
 // ---- bad manifests ------------------------------------------------------------------------
@@ -289,6 +305,19 @@ async fn check_good(ns: &TestNamespace, m: Manifest) -> Vec<String> {
     let mut fail = |what: String| failures.push(format!("{}: {what}", m.label));
     let object = support::in_namespace(&m.object, &ns.name);
 
+    // The warnings: one per `# warn:` line, the same words offline, from the API server (the
+    // warning policy) and from `wukong render`.
+    let offline = wukong_render::warnings::warnings(&m.object);
+    let matched = offline.len() == m.warns.len() && offline.iter().zip(&m.warns).all(|(w, f)| w.contains(f.as_str()));
+    if !matched {
+        fail(format!("the warnings {offline:#?} are not the `# warn:` lines {:#?}", m.warns));
+    }
+    match support::original::admission_warnings(cluster(), &ns.name, &m.path).await {
+        Ok(server) if server == offline => {}
+        Ok(server) => fail(format!("the API server warns {server:#?}, offline {offline:#?}")),
+        Err(e) => fail(format!("refused by the API server (dry run): {e}")),
+    }
+
     match support::create(&ns.client, &object, true).await {
         Ok(_) => match support::get(&ns.client, &object).await {
             Some(stored) if stored["spec"] == object["spec"] => {}
@@ -310,11 +339,17 @@ async fn check_good(ns: &TestNamespace, m: Manifest) -> Vec<String> {
     if code != 0 || !stdout.contains("kind: VirtualMachine") {
         fail(format!("wukong render exited {code}, stderr {stderr:?}"));
     }
+    let prefix = format!("warning: Wukong {}: ", m.name());
+    let rendered: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix(prefix.as_str())).collect();
+    if rendered != offline {
+        fail(format!("wukong render warns {rendered:#?}, offline {offline:#?}"));
+    }
     failures
 }
 
 #[tokio::test]
 async fn every_good_manifest_is_accepted_by_the_api_server_and_rendered() {
+    support::original::install_warning_policy(cluster()).await;
     let ns = cluster().namespace("admission-good").await;
     check_all("good manifests", corpus("good"), |m| check_good(&ns, m)).await;
 }

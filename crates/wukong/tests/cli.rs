@@ -208,3 +208,46 @@ fn render_diff_flags_need_diff_and_from() {
     );
     assert_eq!(out.status.code(), Some(2), "KubeVirt facts are only assumed offline");
 }
+
+#[test]
+fn the_warning_policy_is_what_deploy_holds() {
+    let out = wukong(&["crd", "--warning-policy"], None);
+    assert!(out.status.success());
+    let deployed = std::fs::read_to_string("../../deploy/warning-policy.yaml").unwrap();
+    assert!(
+        text(&out.stdout) == deployed,
+        "deploy/warning-policy.yaml differs from `wukong crd --warning-policy`: run `make crd` and commit the result"
+    );
+    assert!(deployed.contains("validationActions:\n  - Warn"), "{deployed}");
+}
+
+#[test]
+fn render_prints_the_warnings_of_the_original_operators_forms_and_succeeds() {
+    let manifest = r#"
+apiVersion: vm.novasphere.dev/v1alpha1
+kind: Wukong
+metadata:
+  name: wukong-sample
+spec:
+  cpu: 2
+  memory: 2Gi
+  networks:
+    - name: default
+      type: bridge
+      ipConfig:
+        mode: dhcp
+  disks:
+    - name: system
+      size: 10Gi
+      storageClassName: local-path
+      boot: true
+"#;
+    let out = wukong(&["render", "-f", "-"], Some(manifest));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning: Wukong wukong-sample: network \"default\": type is ignored"), "{stderr}");
+    assert!(stderr.contains("warning: Wukong wukong-sample: network \"default\": ipConfig is ignored"), "{stderr}");
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("kind: NetworkAttachmentDefinition"), "default is the pod network: {stdout}");
+    assert!(stdout.contains("claimName") || stdout.contains("dataVolume:"), "{stdout}");
+}

@@ -118,20 +118,22 @@ async fn create_yields_owned_nads_and_the_vm_and_a_truthful_status() {
     assert_eq!(networks, ["default", "mgmt", "data"]);
 
     // virt-controller starts the VM, but no node runs it: the status says what KubeVirt says.
-    let w = wait_condition(&ns, "web-server-01", "VirtualMachineReady", "False", "VirtualMachineNotRunning").await;
-    let vm_ready = condition(&w, "VirtualMachineReady").unwrap();
-    let vm_status = vm.data["status"].clone();
-    let live = vms(&ns).get("web-server-01-vm").await.unwrap().data["status"].clone();
-    let printable = live["printableStatus"].as_str().unwrap_or_default().to_string();
-    assert!(!printable.is_empty(), "virt-controller reports the VM: {vm_status} / {live}");
-    assert!(
-        vm_ready.message.starts_with(&format!(
-            "VirtualMachine {}/web-server-01-vm is stored; KubeVirt reports it {printable}",
-            ns.name
-        )),
-        "{} (KubeVirt: {live})",
-        vm_ready.message
-    );
+    // KubeVirt reports the VM some time after it is stored (and its printableStatus moves on):
+    // wait until the Wukong says what KubeVirt says at that moment.
+    let wukongs: Api<Wukong> = ns.api();
+    let w = wait_for("VirtualMachineReady to say what KubeVirt reports", WAIT, || async {
+        let w = wukongs.get("web-server-01").await.ok()?;
+        let vm_ready = condition(&w, "VirtualMachineReady")?;
+        let live = vms(&ns).get("web-server-01-vm").await.ok()?.data["status"].clone();
+        let printable = live["printableStatus"].as_str().filter(|p| !p.is_empty())?.to_string();
+        let says = format!("VirtualMachine {}/web-server-01-vm is stored; KubeVirt reports it {printable}", ns.name);
+        (vm_ready.status == "False"
+            && vm_ready.reason == "VirtualMachineNotRunning"
+            && vm_ready.observed_generation == w.metadata.generation
+            && vm_ready.message.starts_with(&says))
+        .then_some(w)
+    })
+    .await;
     let ready = condition(&w, "Ready").unwrap();
     assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "VirtualMachineNotRunning"));
     let status = w.status.as_ref().unwrap();

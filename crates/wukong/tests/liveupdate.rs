@@ -365,7 +365,12 @@ async fn sriov_is_plugged_through_a_migration_and_macvtap_waits_for_a_restart_ku
     // wukong does.
     let w = wukong_when(&ns, "RestartRequired for uplink", |w| restart_condition(w).is_some()).await;
     let message = restart_condition(&w).unwrap();
-    assert!(message.contains("which KubeVirt does not report: network uplink: added"), "{message}");
+    assert!(
+        message.contains(
+            "KubeVirt does not report RestartRequired for them; waiting for a restart: network uplink: added"
+        ),
+        "{message}"
+    );
     let rows = classes(&pending(&w));
     assert!(rows.contains(&row("network uplink", Applies::Restart, false)), "{rows:?}");
     assert!(rows.contains(&row("network fast", Applies::Migration, false)), "{rows:?}");
@@ -404,8 +409,9 @@ async fn a_vlan_change_without_live_update_nad_ref_says_restart_required_and_rew
     let w = wukong_when(&ns, "RestartRequired", |w| restart_condition(w).is_some()).await;
     let message = restart_condition(&w).unwrap();
     assert!(
-        message.starts_with("KubeVirt reports RestartRequired on VirtualMachine")
-            && message.contains(&format!("network mgmt: NAD web-mgmt-nad -> NAD {swapped}")),
+        message.contains(
+            "; KubeVirt reports RestartRequired (a non-live-updatable field was changed in the template spec)"
+        ) && message.contains(&format!("waiting for a restart: network mgmt: NAD web-mgmt-nad -> NAD {swapped}")),
         "{message}"
     );
     assert_eq!(classes(&pending(&w)), classes(&predicted), "the status says what the preview said");

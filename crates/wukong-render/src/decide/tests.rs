@@ -39,6 +39,9 @@ fn facts(valid: &Validated) -> Facts {
         cloud_init_secret: Presence::Absent,
         kubevirt: None,
         live_vm: None,
+        foreign_nads: BTreeMap::new(),
+        live_vm_object: None,
+        vm_instance: false,
         ..Facts::default()
     }
 }
@@ -772,4 +775,139 @@ fn the_nad_of_a_held_vm_is_kept_while_the_live_vm_names_it() {
     let d = decide(&without_data, &f.facts(), &Policy::default());
     assert_eq!(held(&d).reason, Reason::WaitingForNetworks);
     assert!(d.delete_nads.is_empty(), "the VM left as it is still names web-data-nad");
+}
+
+// ---- what the original operator left ----------------------------------------------------------
+
+/// The seed's networks with the original operator's forms: `default` typed, and disks.
+fn original_form() -> Validated {
+    validate_object(&json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1",
+        "kind": "Wukong",
+        "metadata": { "name": "web", "namespace": "prod", "uid": "0b8f6d4e-5c2a-4e8e-9a51-1f0d7c3b2a10", "generation": 1 },
+        "spec": { "cpu": 2, "memory": "4Gi",
+            "networks": [
+                { "name": "default", "type": "bridge", "ipConfig": { "mode": "dhcp" } },
+                { "name": "mgmt", "type": "bridge", "vlanId": 100,
+                  "ipConfig": { "mode": "static", "address": "192.168.100.10/24", "gateway": "192.168.100.1" } },
+                { "name": "data", "type": "bridge", "ipConfig": { "mode": "dhcp" } }
+            ],
+            "disks": [
+                { "name": "system", "size": "20Gi", "storageClassName": "longhorn", "boot": true, "image": "http://images.example/noble.img" },
+                { "name": "data", "size": "50Gi", "storageClassName": "longhorn" }
+            ] }
+    }))
+    .expect("the original's form is valid")
+}
+
+/// Facts of a cluster the original operator ran: its NADs (foreign to wukong) and its VM (which
+/// its owner reference makes this Wukong's).
+fn original_facts(v: &Validated, instance: bool) -> Facts {
+    let mut f = facts(v);
+    for nad in crate::legacy::original::nads(v.wukong()) {
+        let name = nad["metadata"]["name"].as_str().unwrap().to_string();
+        if f.generated_nads.contains_key(&name) {
+            f.generated_nads.insert(name.clone(), Presence::Foreign);
+            f.foreign_nads.insert(name, nad);
+        }
+    }
+    f.vm = Presence::Ours;
+    let vm = crate::legacy::original::vm(v.wukong());
+    f.live_vm = Some(LiveVm::from_vm(&vm, "prod"));
+    f.live_vm_object = Some(std::sync::Arc::new(vm));
+    f.vm_instance = instance;
+    f
+}
+
+fn applied_vm(d: &Decision) -> &VirtualMachine {
+    match &d.vm {
+        VmAction::Apply(vm) => vm,
+        VmAction::Hold(v) => panic!("VM held: {v:?}"),
+    }
+}
+
+#[test]
+fn the_original_operators_nads_are_adopted_instead_of_a_conflict() {
+    let v = original_form();
+    let d = decide(&v, &original_facts(&v, true), &Policy::default());
+    assert_eq!(d.adopted_nads, ["web-mgmt-nad", "web-data-nad"]);
+    assert_eq!(nad_names(&d), ["web-mgmt-nad", "web-data-nad"], "applied with wukong's owner, labels and config");
+    let adopted = &d.apply_nads[0];
+    assert_eq!(adopted.metadata.owner_references.as_ref().unwrap()[0].name, "web");
+    assert_eq!(adopted.metadata.labels.as_ref().unwrap()["vm.novasphere.dev/network"], "mgmt");
+    assert!(adopted.spec.config.contains("\"name\": \"web-mgmt-nad\""), "{}", adopted.spec.config);
+    assert_eq!(d.networks.reason, Reason::NetworksAttached);
+    assert!(matches!(d.vm, VmAction::Apply(_)));
+}
+
+#[test]
+fn a_foreign_nad_that_is_not_exactly_the_originals_rendering_stays_a_conflict() {
+    let v = original_form();
+    let mut f = original_facts(&v, true);
+    f.foreign_nads.get_mut("web-mgmt-nad").unwrap()["metadata"]["labels"] = json!({ "team": "net" });
+    let d = decide(&v, &f, &Policy::default());
+    assert_eq!(d.adopted_nads, ["web-data-nad"]);
+    assert_eq!(nad_names(&d), ["web-data-nad"], "the foreign NAD is never touched");
+    assert_eq!(d.networks.reason, Reason::NadConflict);
+    assert_eq!(held(&d).reason, Reason::WaitingForNetworks);
+    assert!(d.vm_patch.is_empty(), "a held VM is not patched either");
+    // Nor is a foreign NAD whose object the shell did not report.
+    let mut f = original_facts(&v, true);
+    f.foreign_nads.clear();
+    assert_eq!(decide(&v, &f, &Policy::default()).networks.reason, Reason::NadConflict);
+}
+
+#[test]
+fn the_original_operators_running_vm_keeps_its_disks_and_interface_names() {
+    let v = original_form();
+    let d = decide(&v, &original_facts(&v, true), &Policy::default());
+    let vm = applied_vm(&d);
+    let template = &vm.spec.template.spec;
+    let claims: Vec<(&str, Option<&str>)> = template
+        .volumes
+        .iter()
+        .map(|v| (v.name.as_str(), v.persistent_volume_claim.as_ref().map(|c| c.claim_name.as_str())))
+        .collect();
+    assert_eq!(claims, [("system", Some("web-system")), ("data", Some("web-data")), ("cloudinit", None)]);
+    assert!(vm.spec.data_volume_templates.is_empty(), "nothing is imported again");
+    let networks: Vec<&str> = template.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(networks, ["default", "web-mgmt-nad", "web-data-nad"], "no interface is hot-plugged");
+    let interfaces: Vec<&str> = template.domain.devices.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(interfaces, networks);
+    assert_eq!(vm.spec.run_strategy.as_deref(), Some("Always"));
+    assert_eq!(
+        d.vm_patch[..3],
+        [
+            json!({ "op": "test", "path": "/spec/running", "value": true }),
+            json!({ "op": "remove", "path": "/spec/running" }),
+            json!({ "op": "add", "path": "/spec/runStrategy", "value": "Always" }),
+        ]
+    );
+}
+
+#[test]
+fn a_stopped_original_vm_takes_wukongs_network_names_and_keeps_its_disks() {
+    let v = original_form();
+    let d = decide(&v, &original_facts(&v, false), &Policy::default());
+    let vm = applied_vm(&d);
+    let networks: Vec<&str> = vm.spec.template.spec.networks.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(networks, ["default", "mgmt", "data"]);
+    assert!(vm.spec.data_volume_templates.is_empty());
+    assert!(d.takeover.interface_names.is_empty());
+}
+
+#[test]
+fn a_vm_wukong_rendered_is_applied_as_always() {
+    let v = original_form();
+    let mut f = facts(&v);
+    let first = decide(&v, &f, &Policy::default());
+    let rendered = serde_json::to_value(applied_vm(&first)).unwrap();
+    assert_eq!(rendered["spec"]["dataVolumeTemplates"].as_array().map(Vec::len), Some(2));
+    f.vm = Presence::Ours;
+    f.live_vm = Some(LiveVm::from_vm(&rendered, "prod"));
+    f.live_vm_object = Some(std::sync::Arc::new(rendered));
+    f.vm_instance = true;
+    let again = decide(&v, &f, &Policy::default());
+    assert_eq!(again.vm, first.vm, "the same VM");
+    assert!(again.vm_patch.is_empty() && again.adopted_nads.is_empty());
 }

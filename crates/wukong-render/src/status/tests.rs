@@ -398,9 +398,9 @@ fn changes_a_running_vm_gets_only_at_a_restart_say_restart_required_even_when_ku
     let restart = cond(&s, "RestartRequired");
     assert_eq!((restart.status.as_str(), restart.reason.as_str()), ("True", "RestartRequired"));
     assert!(
-        restart.message.contains(
-            "prod/web-vm gets these changes only when it restarts, which KubeVirt does not report: network up: added"
-        ),
+        restart
+            .message
+            .contains("KubeVirt does not report RestartRequired for them; waiting for a restart: network up: added"),
         "{}",
         restart.message
     );
@@ -434,7 +434,9 @@ fn kubevirts_restart_required_is_mirrored_with_its_words() {
     let s = compute(&v, &d, &Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() }, &at(0));
     let restart = cond(&s, "RestartRequired");
     assert!(
-        restart.message.starts_with("KubeVirt reports RestartRequired on VirtualMachine prod/web-vm (a non-live-updatable field was changed in the template spec)"),
+        restart.message.contains(
+            "; KubeVirt reports RestartRequired (a non-live-updatable field was changed in the template spec)"
+        ),
         "{}",
         restart.message
     );
@@ -530,5 +532,77 @@ fn a_wukong_that_does_not_decode_is_an_invalid_spec() {
     assert_eq!(
         (ready.reason.as_str(), ready.message.as_str()),
         ("InvalidSpec", "spec.cpu: invalid type: string \"four\", expected i32")
+    );
+}
+
+// ---- RestartRequired and FieldsIgnored ---------------------------------------------------------
+
+fn applied(d: &Decision) -> &wukong_api::kubevirt::VirtualMachine {
+    match &d.vm {
+        VmAction::Apply(vm) => vm,
+        VmAction::Hold(h) => panic!("held: {h:?}"),
+    }
+}
+
+#[test]
+fn an_instance_started_from_what_wukong_applied_needs_no_restart() {
+    let v = wukong(None);
+    let d = decision(&v, all());
+    let vmi_spec = serde_json::to_value(&applied(&d).spec.template.spec).unwrap();
+    let observed = Observed { vm_stored: true, vmi_spec: Some(&vmi_spec), ..Observed::default() };
+    let s = compute(&v, &d, &observed, &at(0));
+    assert!(s.conditions.iter().all(|c| c.type_ != "RestartRequired"), "{:#?}", s.conditions);
+    assert_eq!(s.conditions.len(), 3);
+}
+
+#[test]
+fn an_instance_that_predates_the_applied_vm_makes_restart_required_true() {
+    let v = wukong(None);
+    let d = decision(&v, all());
+    let mut vmi_spec = serde_json::to_value(&applied(&d).spec.template.spec).unwrap();
+    vmi_spec["domain"]["devices"]["interfaces"][1].as_object_mut().unwrap().remove("macAddress");
+    vmi_spec["domain"]["cpu"]["cores"] = json!(1);
+    // The shell reads the same VMI into the decision's facts.
+    let (generated, _) = wanted_nads(&v, &Policy::default());
+    let facts = Facts {
+        kinds: all(),
+        generated_nads: generated.into_iter().map(|n| (n, Presence::Absent)).collect(),
+        instance: crate::liveupdate::Instance::from_vmi(&json!({ "spec": vmi_spec, "status": { "phase": "Running" } })),
+        ..Facts::default()
+    };
+    let d = decide(&v, &facts, &Policy::default());
+    let observed = Observed { vm_stored: true, vmi_spec: Some(&vmi_spec), ..Observed::default() };
+    let s = compute(&v, &d, &observed, &at(0));
+    let c = cond(&s, "RestartRequired");
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "RestartRequired"));
+    assert!(c.message.starts_with("the running instance of VirtualMachine prod/web-vm predates its interfaces, cpu: they apply when KubeVirt starts a new instance"), "{}", c.message);
+    assert!(c.message.contains("wukong does not restart a running VM"), "{}", c.message);
+    // The restart is not an error: Ready keeps its own reason.
+    assert_eq!(cond(&s, "Ready").reason, "VirtualMachineNotRunning");
+    let t = transitions(None, &s);
+    assert!(t.iter().any(|t| t.reason == "RestartRequired" && !t.warning), "{t:?}");
+}
+
+#[test]
+fn ignored_fields_are_a_condition_and_a_warning_event() {
+    let object = json!({
+        "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong",
+        "metadata": { "name": "web", "namespace": "prod", "uid": "0b8f6d4e-5c2a-4e8e-9a51-1f0d7c3b2a10", "generation": 2 },
+        "spec": { "cpu": 2, "memory": "4Gi", "networks": [{ "name": "default", "type": "bridge", "ipConfig": { "mode": "dhcp" } }] }
+    });
+    let v = validate_object(&object).unwrap();
+    let s = compute(&v, &decision(&v, all()), &Observed { vm_stored: true, ..Observed::default() }, &at(0));
+    let c = cond(&s, "FieldsIgnored");
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "FieldsIgnored"));
+    assert_eq!(c.message, crate::warnings::warnings(&object).join("; "));
+    assert!(c.message.contains("network \"default\": type is ignored"), "{}", c.message);
+    let t = transitions(None, &s);
+    assert!(t.iter().any(|t| t.reason == "FieldsIgnored" && t.warning), "{t:?}");
+    // Without such fields the condition is gone.
+    assert!(
+        compute(&wukong(None), &decision(&wukong(None), all()), &Observed::default(), &at(0))
+            .conditions
+            .iter()
+            .all(|c| c.type_ != "FieldsIgnored")
     );
 }

@@ -28,6 +28,9 @@ pub fn run(args: &RenderArgs) -> ExitCode {
             for note in &out.notes {
                 eprintln!("note: {note}");
             }
+            for warning in &out.warnings {
+                eprintln!("warning: {warning}");
+            }
             // A closed pipe (`wukong render ... | head`) is not an error worth a panic.
             use std::io::Write;
             let _ = std::io::stdout().lock().write_all(out.text.as_bytes());
@@ -52,11 +55,13 @@ fn read_input(args: &RenderArgs) -> Result<String, String> {
     }
 }
 
-/// What a successful render prints: the text for stdout and notes for stderr.
+/// What a successful render prints: the text for stdout, notes and warnings for stderr.
 #[derive(Debug)]
 pub struct Output {
     pub text: String,
     pub notes: Vec<String>,
+    /// Fields wukong ignores, in the words `kubectl apply` prints them (the warning policy's).
+    pub warnings: Vec<String>,
 }
 
 /// Parses every document of `input`, validates every Wukong, renders them all. Nothing is
@@ -64,6 +69,7 @@ pub struct Output {
 pub fn render_documents(input: &str, options: &RenderOptions, format: OutputFormat) -> Result<Output, Vec<String>> {
     let documents = documents(input)?;
     let mut notes = Vec::new();
+    let mut warnings = Vec::new();
     let mut rendered = Vec::new();
     let mut errors = Vec::new();
     for (index, doc) in documents.iter().enumerate().filter(|(_, d)| !d.is_null()) {
@@ -74,7 +80,10 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
             continue;
         }
         match wukong_render::validate_object(doc) {
-            Ok(valid) => rendered.push(wukong_render::render(&valid, options)),
+            Ok(valid) => {
+                warnings.extend(ignored_fields(valid.wukong()));
+                rendered.push(wukong_render::render(&valid, options));
+            }
             Err(invalid) => errors.push(invalid.to_string()),
         }
     }
@@ -88,7 +97,18 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
         OutputFormat::Yaml => yaml(&rendered),
         OutputFormat::Json => json(&rendered),
     };
-    Ok(Output { text, notes })
+    Ok(Output { text, notes, warnings })
+}
+
+/// The warnings of fields wukong ignores, in the words `kubectl apply` prints them (the warning
+/// policy's), each prefixed with the Wukong.
+fn ignored_fields(wukong: &wukong_api::Wukong) -> impl Iterator<Item = String> {
+    let name = wukong_render::names::name_of(wukong);
+    let who = match &wukong.metadata.namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    };
+    wukong_render::warnings::of(wukong).into_iter().map(move |w| format!("Wukong {who}: {w}"))
 }
 
 /// The documents of a multi-document YAML input.

@@ -80,6 +80,39 @@ pub async fn apply<T: serde::Serialize>(
     Ok(Applied::Written(stored))
 }
 
+/// Sends a JSON patch (RFC 6902) with wukong's field manager: what server-side apply cannot do,
+/// removing what another field manager (the original operator) wrote. The patch's `test`
+/// operations make it fail when the object changed meanwhile: that is a conflict (observe again),
+/// whatever status code the API server gives it.
+pub async fn json_patch<K>(
+    ctx: &Context,
+    api: &Api<K>,
+    object: &str,
+    name: &str,
+    ops: &[Value],
+    status: bool,
+) -> Result<()>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    may_write(ctx)?;
+    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops.to_vec()))
+        .map_err(|source| Error::Json { what: "a JSON patch", source })?;
+    let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+    let result = if status {
+        api.patch_status(name, &params, &Patch::<()>::Json(patch)).await.map(|_| ())
+    } else {
+        api.patch(name, &params, &Patch::<()>::Json(patch)).await.map(|_| ())
+    };
+    result.map_err(|e| match e {
+        kube::Error::Api(mut s) if s.code == 422 && s.message.contains("test") => {
+            s.code = 409;
+            Error::api(Stage::Takeover, object, kube::Error::Api(s))
+        }
+        e => Error::api(Stage::Takeover, object, e),
+    })
+}
+
 /// Deletes a child wukong decided to remove, only if it is still the one decided on (same uid).
 /// Gone already, or replaced meanwhile (409): nothing to do.
 pub async fn delete(

@@ -19,6 +19,8 @@ pub enum Stage {
     DeleteSecret,
     ExpandPvc,
     PatchStatus,
+    /// Removing what the original operator wrote (its finalizer, fields of the VM it made).
+    Takeover,
 }
 
 impl Stage {
@@ -29,6 +31,7 @@ impl Stage {
             Stage::DeleteNad | Stage::DeleteSecret => "delete",
             Stage::ExpandPvc => "expand",
             Stage::PatchStatus => "patch the status of",
+            Stage::Takeover => "take over",
         }
     }
 }
@@ -99,7 +102,7 @@ impl Error {
     pub fn reason(&self) -> Reason {
         match (self, self.class()) {
             (Error::Api { stage, .. }, Class::Permanent) => match stage {
-                Stage::ApplyNad | Stage::ApplySecret | Stage::ApplyVm => Reason::ApplyFailed,
+                Stage::ApplyNad | Stage::ApplySecret | Stage::ApplyVm | Stage::Takeover => Reason::ApplyFailed,
                 Stage::DeleteNad | Stage::DeleteSecret => Reason::DeleteFailed,
                 Stage::ExpandPvc => Reason::ExpansionFailed,
                 Stage::Observe | Stage::PatchStatus => Reason::ApiError,
@@ -117,7 +120,9 @@ impl Error {
         }
         let condition = match stage {
             Stage::ApplyNad | Stage::DeleteNad => conditions::NETWORKS_READY,
-            Stage::ApplySecret | Stage::ApplyVm | Stage::DeleteSecret => conditions::VIRTUAL_MACHINE_READY,
+            Stage::ApplySecret | Stage::ApplyVm | Stage::DeleteSecret | Stage::Takeover => {
+                conditions::VIRTUAL_MACHINE_READY
+            }
             Stage::ExpandPvc => conditions::READY,
             Stage::Observe | Stage::PatchStatus => return None,
         };

@@ -100,6 +100,8 @@ pub struct Observation {
     pub owned_uids: BTreeMap<String, String>,
     /// The live cloud-init Secret, when controlled by this Wukong, as JSON.
     pub cloud_init_secret: Option<Arc<Value>>,
+    /// The VM's instance (VMI), as JSON.
+    pub vmi: Option<Arc<Value>>,
 }
 
 /// Whose an object is: controlled (controller owner reference) by this Wukong or not.
@@ -154,8 +156,15 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         for name in generated {
             let live = stored(ctx, store, resources::NAD, namespace, &name);
             let p = presence(wukong, live.as_deref());
-            if let (Presence::Ours, Some(live)) = (p, live) {
-                nads.insert(name.clone(), live);
+            match (p, live) {
+                (Presence::Ours, Some(live)) => {
+                    nads.insert(name.clone(), live);
+                }
+                // The decision recognizes the original operator's NADs from what they hold.
+                (Presence::Foreign, Some(live)) => {
+                    facts.foreign_nads.insert(name.clone(), (*live).clone());
+                }
+                _ => {}
             }
             facts.generated_nads.insert(name, p);
         }
@@ -182,13 +191,18 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         facts.vm = presence(wukong, live.as_deref());
         if facts.vm == Presence::Ours {
             facts.live_vm = live.as_deref().map(|v| LiveVm::from_vm(v, namespace));
+            facts.live_vm_object = live.clone();
             vm = live;
         }
     }
-    if let Some(store) = &ctx.stores.vmis {
-        let live = stored(ctx, store, resources::VMI, namespace, &names::vm_name(names::name_of(wukong)));
-        facts.instance = live.as_deref().and_then(Instance::from_vmi);
-    }
+    let vmi = match (&ctx.stores.vmis, facts.vm) {
+        (Some(store), Presence::Ours) => {
+            stored(ctx, store, resources::VMI, namespace, &names::vm_name(names::name_of(wukong)))
+        }
+        _ => None,
+    };
+    facts.vm_instance = vmi.is_some();
+    facts.instance = vmi.as_deref().and_then(Instance::from_vmi);
     if let Some(name) = wanted_ssh_key_secret(valid) {
         facts.ssh_keys = ssh_key_secret(ctx, namespace, name).await?;
     }
@@ -199,7 +213,7 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         let crs: Vec<Value> = store.state().iter().map(|cr| to_json(cr.as_ref())).collect();
         KubeVirtCapabilities::governing(&crs)
     });
-    Ok(Observation { facts, nads, vm, owned_uids, cloud_init_secret })
+    Ok(Observation { facts, nads, vm, owned_uids, cloud_init_secret, vmi })
 }
 
 /// Whether the `sshKeySecret` Secret exists: its metadata only (KubeVirt reads its keys). Once
@@ -239,11 +253,8 @@ async fn cloud_init_secret(ctx: &Context, namespace: &str, name: &str) -> Result
 }
 
 /// What KubeVirt reports of the VM's running instance.
-pub fn vmi_status(ctx: &Context, wukong: &Wukong) -> Result<Option<VirtualMachineInstanceStatus>> {
-    let Some(store) = &ctx.stores.vmis else { return Ok(None) };
-    let name = names::vm_name(names::name_of(wukong));
-    let vmi = stored(ctx, store, resources::VMI, names::namespace_of(wukong), &name);
-    parse(vmi.as_deref().and_then(status_field), "a VirtualMachineInstance status")
+pub fn vmi_status(vmi: Option<&Value>) -> Result<Option<VirtualMachineInstanceStatus>> {
+    parse(vmi.and_then(status_field), "a VirtualMachineInstance status")
 }
 
 /// What KubeVirt reports of the VM (from the VM as stored, or as our apply returned it).

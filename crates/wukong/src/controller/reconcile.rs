@@ -25,7 +25,7 @@ use wukong_api::conditions::Reason;
 use wukong_api::{Wukong, WukongStatus};
 use wukong_render::decide::{SshKeys, VmAction, decide};
 use wukong_render::status::{self, Failure, Observed};
-use wukong_render::{cloudinit, disks, names};
+use wukong_render::{cloudinit, legacy, names};
 
 use super::apply::{self, Applied};
 use super::context::{Context, FIELD_MANAGER};
@@ -74,6 +74,13 @@ pub fn error_policy(object: Arc<WukongObject>, error: &Error, ctx: Arc<Context>)
 
 async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     let uid = wukong.metadata.uid.clone().unwrap_or_default();
+    let wukongs: Api<Wukong> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
+    let key = ObjectRef::from_obj(wukong);
+    // The original operator's finalizer: nobody else removes it, and a deleted Wukong would wait.
+    if let Some(ops) = legacy::finalizer_patch(wukong) {
+        apply::json_patch(ctx, &wukongs, &format!("Wukong {key}"), names::name_of(wukong), &ops, false).await?;
+        info!(wukong = %key, "removed the original operator's finalizer");
+    }
     if wukong.metadata.deletion_timestamp.is_some() {
         // The garbage collector is removing its children: nothing is written for it.
         ctx.memory.forget(&uid);
@@ -96,13 +103,17 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     // nothing is written for a Wukong that is gone.
     let seen = observe::observe(ctx, valid).await?;
     let decision = decide(valid, &seen.facts, &ctx.policy);
+    if !decision.adopted_nads.is_empty() {
+        info!(wukong = %key, nads = ?decision.adopted_nads, "adopting the original operator's NADs");
+    }
     let namespace = names::namespace_of(wukong);
     let name = names::name_of(wukong);
     let needs_writes = !decision.apply_nads.is_empty()
         || decision.apply_secret.is_some()
         || matches!(decision.vm, VmAction::Apply(_))
         || !decision.delete_nads.is_empty()
-        || decision.delete_secret;
+        || decision.delete_secret
+        || !decision.vm_patch.is_empty();
     if needs_writes && !owner_exists(ctx, wukong).await? {
         info!(wukong = %ObjectRef::from_obj(wukong), "the Wukong is gone: nothing is written for it");
         return Ok(Action::await_change());
@@ -113,7 +124,10 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
 
     let mut nads_ok = true;
     for nad in &decision.apply_nads {
-        let live = seen.nads.get(&nad.name_any()).map(|v| v.as_ref());
+        let name = nad.name_any();
+        // An adopted NAD (the original operator's) is applied over as it is, by its uid.
+        let adopted = || decision.adopted_nads.contains(&name).then(|| seen.facts.foreign_nads.get(&name)).flatten();
+        let live = seen.nads.get(&name).map(|v| v.as_ref()).or_else(adopted);
         let r = apply::apply(ctx, Stage::ApplyNad, resources::NAD, &resources::nad(), nad, live).await;
         nads_ok &= settle(r.map(|a| a.written()), &mut written, &mut failures)?;
     }
@@ -128,6 +142,18 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
                 ctx.memory.saw_secret(namespace, &cloudinit::secret_name(name), Some(stored.clone()));
             }
             secret_ok = settle(r.map(|a| a.written()), &mut written, &mut failures)?;
+        }
+        if secret_ok && !decision.vm_patch.is_empty() {
+            // What the original operator wrote that server-side apply cannot remove.
+            let vms: Api<kube::api::DynamicObject> =
+                Api::namespaced_with(ctx.client.clone(), namespace, &resources::vm());
+            let vm_name = names::vm_name(name);
+            let object = format!("VirtualMachine {namespace}/{vm_name}");
+            let r = apply::json_patch(ctx, &vms, &object, &vm_name, &decision.vm_patch, false).await;
+            if r.is_ok() {
+                info!(wukong = %key, "removed what the original operator wrote in the VM that wukong does not");
+            }
+            secret_ok = settle(r.map(|()| true), &mut written, &mut failures)?;
         }
         if secret_ok {
             let r = apply::apply(ctx, Stage::ApplyVm, resources::VM, &resources::vm(), vm.as_ref(), seen.vm.as_deref())
@@ -162,7 +188,7 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     // A grown disk: CDI sizes a DataVolume's PVC once, so the PVC itself is asked for more. A
     // refusal is reported and does not stop the rest.
     let volumes = observe::volumes(ctx, wukong);
-    for grow in disks::expansions(wukong, &volumes.pvcs, volumes.overhead.as_ref()) {
+    for grow in legacy::expansions(wukong, &volumes.pvcs, volumes.overhead.as_ref(), &decision.takeover) {
         let r = apply::expand(ctx, namespace, &grow.pvc, &grow.size).await;
         if r.is_ok() {
             info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
@@ -171,15 +197,20 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     }
 
     let vm_status = observe::vm_status(vm_now.as_deref())?;
-    let vmi_status = observe::vmi_status(ctx, wukong)?;
+    let vmi_status = observe::vmi_status(seen.vmi.as_deref())?;
     let observed = Observed {
         previous: previous.as_ref(),
         failures: &failures,
         vm_stored,
         vm: vm_status.as_ref(),
         vmi: vmi_status.as_ref(),
+        vmi_spec: seen.vmi.as_deref().and_then(|v| v.get("spec")),
         volumes: &volumes.observations,
     };
+    // The original operator's conditions, which wukong's server-side apply could not remove.
+    if let Some(ops) = legacy::status_patch(wukong.status.as_ref()) {
+        apply::json_patch(ctx, &wukongs, &format!("Wukong {key}"), name, &ops, true).await?;
+    }
     let next = status::compute(valid, &decision, &observed, &now);
     write_status(ctx, &wukong.metadata, previous.as_ref(), next).await?;
     Ok(if !failures.is_empty() {

@@ -19,6 +19,7 @@
 pub mod audit;
 pub mod controller;
 pub mod kubevirt;
+pub mod original;
 
 use std::collections::BTreeMap;
 use std::fs::File;
