@@ -257,7 +257,18 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     } else {
         let mut desired = vm::virtual_machine_over(wukong, &plan, &takeover);
         if let Some(live) = &facts.live_vm {
-            let spec_networks = wukong.spec.networks.iter().map(|n| n.name.as_str()).collect();
+            // A network the spec still names is never unplugged, under its own name or the one
+            // the original operator gave its interface (`<wukong>-<network>-nad`): what wukong
+            // renders differently for it waits for a restart (see `legacy`).
+            let original: Vec<String> =
+                wukong.spec.networks.iter().map(|n| names::nad_name(names::name_of(wukong), &n.name)).collect();
+            let spec_networks = wukong
+                .spec
+                .networks
+                .iter()
+                .map(|n| n.name.as_str())
+                .chain(original.iter().map(String::as_str))
+                .collect();
             liveupdate::carry_unplugs(&mut desired, &live.template, running, &spec_networks);
         }
         VmAction::Apply(Box::new(desired))

@@ -142,8 +142,12 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
 /// instance predates ([`restart::pending`]), KubeVirt's words, each change waiting for a
 /// restart, and the interface names kept from the original operator.
 fn restart_verdict(wukong: &Wukong, vm_name: &str, decision: &Decision, observed: &Observed<'_>) -> Option<Verdict> {
-    let kubevirt =
-        observed.vm.and_then(|s| s.conditions.iter().find(|c| c.type_ == "RestartRequired" && c.status == "True"));
+    // KubeVirt keeps its condition on a stopped VM until the next start; wukong's goes with the
+    // instance.
+    let kubevirt = observed
+        .vm
+        .filter(|_| observed.vmi_spec.is_some())
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "RestartRequired" && c.status == "True"));
     let waiting: Vec<String> = decision
         .pending
         .iter()

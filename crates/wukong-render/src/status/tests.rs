@@ -431,7 +431,9 @@ fn kubevirts_restart_required_is_mirrored_with_its_words() {
         }],
         ..Default::default()
     };
-    let s = compute(&v, &d, &Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() }, &at(0));
+    let vmi_spec = json!({});
+    let running = Observed { vm_stored: true, vm: Some(&vm), vmi_spec: Some(&vmi_spec), ..Observed::default() };
+    let s = compute(&v, &d, &running, &at(0));
     let restart = cond(&s, "RestartRequired");
     assert!(
         restart.message.contains(
@@ -441,6 +443,9 @@ fn kubevirts_restart_required_is_mirrored_with_its_words() {
         restart.message
     );
     assert!(transitions(None, &s).iter().any(|t| t.reason == "RestartRequired" && !t.warning));
+    // KubeVirt keeps its condition on a stopped VM; wukong's goes with the instance.
+    let stopped = Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() };
+    assert!(compute(&v, &d, &stopped, &at(0)).conditions.iter().all(|c| c.type_ != "RestartRequired"));
 }
 
 #[test]
