@@ -56,14 +56,22 @@ pub struct Output {
     pub notes: Vec<String>,
 }
 
-/// Parses every document of `input`, validates every Wukong, renders them all. Nothing is
-/// returned for output unless every Wukong is valid.
-pub fn render_documents(input: &str, options: &RenderOptions, format: OutputFormat) -> Result<Output, Vec<String>> {
+/// One Wukong of the input and what validation says of it.
+#[derive(Debug)]
+pub struct Checked {
+    /// Position of the object in the input (1-based, `kind: List` items counted one by one).
+    pub index: usize,
+    pub result: Result<wukong_render::Validated, wukong_render::Invalid>,
+}
+
+/// Reads `input` as kubectl reads it and validates every Wukong in it as the API server would.
+/// `Err` when the input cannot be read at all; documents that are not Wukongs are noted and
+/// skipped.
+pub fn check_documents(input: &str) -> Result<(Vec<Checked>, Vec<String>), String> {
     let documents: Vec<Value> =
-        serde_saphyr::from_multiple(input).map_err(|e| vec![format!("the input is not valid YAML: {e}")])?;
+        serde_saphyr::from_multiple(input).map_err(|e| format!("the input is not valid YAML: {e}"))?;
     let mut notes = Vec::new();
-    let mut rendered = Vec::new();
-    let mut errors = Vec::new();
+    let mut checked = Vec::new();
     for (index, doc) in documents.iter().enumerate().filter(|(_, d)| !d.is_null()) {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
         let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
@@ -71,7 +79,19 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
             notes.push(format!("document {} ({} {}) is not a Wukong; skipped", index + 1, api_version, kind));
             continue;
         }
-        match wukong_render::validate_object(doc) {
+        checked.push(Checked { index: index + 1, result: wukong_render::validate_object(doc) });
+    }
+    Ok((checked, notes))
+}
+
+/// Parses every document of `input`, validates every Wukong, renders them all. Nothing is
+/// returned for output unless every Wukong is valid.
+pub fn render_documents(input: &str, options: &RenderOptions, format: OutputFormat) -> Result<Output, Vec<String>> {
+    let (checked, notes) = check_documents(input).map_err(|e| vec![e])?;
+    let mut rendered = Vec::new();
+    let mut errors = Vec::new();
+    for c in checked {
+        match c.result {
             Ok(valid) => rendered.push(wukong_render::render(&valid, options)),
             Err(invalid) => errors.push(invalid.to_string()),
         }
@@ -90,7 +110,7 @@ pub fn render_documents(input: &str, options: &RenderOptions, format: OutputForm
 }
 
 /// NADs, then the cloud-init Secret, then the VM: the order the controller applies them in.
-fn objects(r: &Rendered) -> Vec<Value> {
+pub fn objects(r: &Rendered) -> Vec<Value> {
     let mut out: Vec<Value> = r.nads.iter().map(|n| serde_json::to_value(n).expect("NAD serializes")).collect();
     out.extend(r.cloud_init_secret.iter().map(readable_secret));
     out.push(serde_json::to_value(&r.vm).expect("VM serializes"));
