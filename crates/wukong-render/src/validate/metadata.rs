@@ -26,7 +26,7 @@ static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!("^({Q
 
 fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
     let examples: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
-    format!("{msg} (e.g. {}regex used for validation is '{fmt}')", examples.join("or "))
+    format!("{msg} (e.g. {}regex used for validation is '{fmt}')", examples.join(" or "))
 }
 
 fn dns1123_subdomain(value: &str) -> Vec<String> {

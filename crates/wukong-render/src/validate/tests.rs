@@ -848,6 +848,18 @@ fn a_given_mac_may_not_be_the_one_derived_for_the_pod_interface() {
 }
 
 #[test]
+fn the_pod_interfaces_derived_mac_is_free_when_no_network_data_is_written() {
+    // Without ipConfig anywhere, cloud-init writes no network data and the pod interface keeps
+    // KubeVirt's MAC: the derived one is not used, so a network may carry it.
+    let pod = crate::mac::derive("ns1", "vm1", "default").to_string();
+    let valid = validate_object(&with(&[
+        ("/spec/networks/0/macAddress", json!(pod)),
+        ("/spec/networks/0/ipConfig", Value::Null),
+    ]));
+    assert!(valid.is_ok(), "{valid:?}");
+}
+
+#[test]
 fn the_envelope_must_be_a_wukong() {
     let mut v = base();
     v["kind"] = json!("VirtualMachine");

@@ -687,8 +687,6 @@ fn metadata_mutation(rng: &mut Rng, doc: &mut Value) -> String {
                     json!([{ "apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "1" }]),
                     json!([{ "apiVersion": "", "kind": "", "name": "", "uid": "" }]),
                     json!([{ "kind": "ConfigMap", "name": "c", "uid": "1" }]),
-                    json!([{ "apiVersion": "v1", "kind": "A", "name": "a", "uid": "1", "controller": true },
-                       { "apiVersion": "v1", "kind": "B", "name": "b", "uid": "2", "controller": true }]),
                     json!([{ "apiVersion": "v1", "kind": "ConfigMap", "name": "c", "uid": "1", "extra": 1 }]),
                 ])
                 .clone();
