@@ -11,6 +11,7 @@ pub mod decide;
 pub mod disks;
 pub mod drift;
 pub mod mac;
+pub mod manifest;
 pub mod nad;
 pub mod names;
 pub mod plan;

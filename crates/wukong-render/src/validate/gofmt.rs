@@ -60,16 +60,25 @@ pub fn float(f: f64) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0".into() } else { "0".into() };
     }
-    // Shortest round-tripping digits, as Rust's `{:e}` gives them: d.ddddde±x.
-    let sci = format!("{f:e}");
+    shortest_g(&format!("{f:e}"))
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 32)`: the shortest digits of the float32.
+pub fn float32(f: f32) -> String {
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    shortest_g(&format!("{f:e}"))
+}
+
+/// Go's `%g` with the shortest precision, from Rust's shortest `{:e}` (`d.ddde±x`): an
+/// exponent when it is below -4 or at least 6.
+fn shortest_g(sci: &str) -> String {
     let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
     let exp: i32 = exp.parse().expect("an exponent");
-    let negative = mantissa.starts_with('-');
+    let sign = if mantissa.starts_with('-') { "-" } else { "" };
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let sign = if negative { "-" } else { "" };
-    // %g with the shortest precision: an exponent when exp < -4 || exp >= 6.
-    let eprec = 6;
-    if exp < -4 || exp >= eprec {
+    if !(-4..6).contains(&exp) {
         let mut m = digits[..1].to_string();
         if digits.len() > 1 {
             m.push('.');

@@ -68,11 +68,10 @@ pub struct Checked {
 /// `Err` when the input cannot be read at all; documents that are not Wukongs are noted and
 /// skipped.
 pub fn check_documents(input: &str) -> Result<(Vec<Checked>, Vec<String>), String> {
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple(input).map_err(|e| format!("the input is not valid YAML: {e}"))?;
+    let documents = wukong_render::manifest::read(input).map_err(|e| format!("the input cannot be read: {e}"))?;
     let mut notes = Vec::new();
     let mut checked = Vec::new();
-    for (index, doc) in documents.iter().enumerate().filter(|(_, d)| !d.is_null()) {
+    for (index, doc) in documents.iter().enumerate() {
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
         let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         if kind != "Wukong" && !api_version.starts_with("vm.novasphere.dev/") {
