@@ -153,43 +153,12 @@ pub fn expansions(wukong: &Wukong, requested: &std::collections::BTreeMap<String
         .collect()
 }
 
-/// Compares two Kubernetes quantities in plain decimal form (`20Gi`, `1.5T`, `500M`, `1000`);
-/// `None` when either is not one or the comparison overflows.
+/// Compares two Kubernetes quantities (`20Gi`, `1.5T`, `500M`, `2e10`, `.5Ti`); `None` when
+/// either is not one. Parsed with kube_quantity, which follows apimachinery's grammar.
 pub fn compare_quantities(a: &str, b: &str) -> Option<std::cmp::Ordering> {
-    let (ma, fa, ka) = parse_quantity(a)?;
-    let (mb, fb, kb) = parse_quantity(b)?;
-    // a = ma·ka / 10^fa and b = mb·kb / 10^fb: compare ma·ka·10^fb with mb·kb·10^fa.
-    let left = ma.checked_mul(ka)?.checked_mul(10u128.checked_pow(fb)?)?;
-    let right = mb.checked_mul(kb)?.checked_mul(10u128.checked_pow(fa)?)?;
-    Some(left.cmp(&right))
-}
-
-/// `(mantissa, digits after the point, multiplier)` of a quantity.
-fn parse_quantity(q: &str) -> Option<(u128, u32, u128)> {
-    let split = q.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let multiplier: u128 = match suffix {
-        "" => 1,
-        "k" | "K" => 1_000,
-        "M" => 1_000_000,
-        "G" => 1_000_000_000,
-        "T" => 1_000_000_000_000,
-        "P" => 1_000_000_000_000_000,
-        "E" => 1_000_000_000_000_000_000,
-        "Ki" => 1 << 10,
-        "Mi" => 1 << 20,
-        "Gi" => 1 << 30,
-        "Ti" => 1 << 40,
-        "Pi" => 1 << 50,
-        "Ei" => 1 << 60,
-        _ => return None,
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() || fraction.contains('.') {
-        return None;
-    }
-    let mantissa: u128 = format!("{whole}{fraction}").parse().ok()?;
-    Some((mantissa, u32::try_from(fraction.len()).ok()?, multiplier))
+    let a = kube_quantity::ParsedQuantity::try_from(a).ok()?;
+    let b = kube_quantity::ParsedQuantity::try_from(b).ok()?;
+    a.partial_cmp(&b)
 }
 
 #[cfg(test)]
@@ -209,7 +178,9 @@ mod tests {
         assert_eq!(compare_quantities("1000", "1k"), Some(Equal));
         assert_eq!(compare_quantities("20Gb", "1Gi"), None);
         assert_eq!(compare_quantities("", "1Gi"), None);
-        assert_eq!(compare_quantities(".5Gi", "1Gi"), None);
+        assert_eq!(compare_quantities(".5Gi", "512Mi"), Some(Equal));
+        assert_eq!(compare_quantities("2e10", "20G"), Some(Equal));
+        assert_eq!(compare_quantities("4k", "4Ki"), Some(Less));
     }
 
     #[test]

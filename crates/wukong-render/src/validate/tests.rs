@@ -109,7 +109,14 @@ fn cases() -> Vec<Case> {
             "spec.memory",
             "spec.memory",
             "memory must be a Kubernetes quantity such as 8Gi",
-            vec![("/spec/memory", json!("8GB"))],
+            vec![("/spec/memory", json!("4K"))],
+            vec![("/spec/memory", json!("4k"))],
+        ),
+        case(
+            "spec.memory-positive",
+            "spec.memory",
+            "memory must be more than 0",
+            vec![("/spec/memory", json!("-1Gi"))],
             vec![("/spec/memory", json!("1.5Gi"))],
         ),
         case(
@@ -563,7 +570,14 @@ fn cases() -> Vec<Case> {
             "disk.size",
             "spec.disks[0].size",
             "disks[].size must be a Kubernetes quantity",
-            vec![("/spec/disks/0/size", json!("20 GB"))],
+            vec![("/spec/disks/0/size", json!("2048K"))],
+            vec![("/spec/disks/0/size", json!("2048k"))],
+        ),
+        case(
+            "disk.size-positive",
+            "spec.disks[0].size",
+            "disks[].size must be more than 0",
+            vec![("/spec/disks/0/size", json!("0"))],
             vec![("/spec/disks/0/size", json!("20Gi"))],
         ),
         case(
