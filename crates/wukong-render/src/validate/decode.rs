@@ -131,6 +131,18 @@ pub fn prune_nulls(schema: &Value, value: &mut Value) {
     }
 }
 
+/// `metadata.labels` and `metadata.annotations` are Go maps of strings: a `null` value is read
+/// as the empty string.
+pub fn metadata_strings(object: &mut Value) {
+    for field in ["labels", "annotations"] {
+        if let Some(Value::Object(map)) = object.pointer_mut(&format!("/metadata/{field}")) {
+            for v in map.values_mut().filter(|v| v.is_null()) {
+                *v = Value::String(String::new());
+            }
+        }
+    }
+}
+
 /// What CEL sees: a nullable field set to `null` is treated as absent (in objects with
 /// properties; maps keep their entries).
 pub fn drop_nullable_nulls(schema: &Value, value: &mut Value) {

@@ -124,10 +124,11 @@ pub fn sharp_v(value: &Value) -> String {
 }
 
 /// The bad value of a `field.Error` as its `ErrorBody` writes it: `%q` for a string, `%v` for
-/// numbers and booleans, `null`, else `%#v`.
+/// numbers and booleans, `"null"`, else `%#v`.
 pub fn bad_value(value: &Value) -> String {
     match value {
-        Value::Null => "null".into(),
+        // ErrorBody writes a nil value as the string "null", quoted.
+        Value::Null => "\"null\"".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => number(n),
         Value::String(s) => quote(s),

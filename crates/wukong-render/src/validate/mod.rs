@@ -5,6 +5,7 @@
 //! order and with the words of the API server. Then [`semantic`] checks what CEL cannot express.
 
 mod decode;
+mod dialect;
 pub mod gofmt;
 mod metadata;
 mod semantic;
@@ -65,10 +66,14 @@ const BLOCKED: &str = "some validation rules were not checked because the object
 
 thread_local! {
     // Compiling the schema's CEL rules takes a while; do it once per thread.
+    // The rules are compiled in their strict form (see `dialect`); errors name them as written.
     static CEL: (Validator, CompiledSchema, Value) = {
         let schema = wukong_api::crd::openapi_schema();
-        (Validator::new(), compile_schema(&schema), schema)
+        let (strict, _) = dialect::strict_schema(schema.clone());
+        (Validator::new(), compile_schema(&strict), schema)
     };
+    static RENAMED: std::collections::HashMap<String, String> =
+        dialect::strict_schema(wukong_api::crd::openapi_schema()).1.into_iter().collect();
 }
 
 /// Validates a Wukong manifest as the API server would admit it, then what CEL cannot check.
@@ -101,6 +106,7 @@ pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wuk
         }
         let mut object = object.clone();
         decode::prune_nulls(schema, &mut object);
+        decode::metadata_strings(&mut object);
         let map = object.as_object_mut().expect("an object");
         map.remove("status");
         let generate =
@@ -152,9 +158,10 @@ pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wuk
             errors.push(FieldError::new("", BLOCKED.into()));
         } else if let Err(failed) = validator.validate_compiled(compiled, &admitted, admitted_old.as_ref()) {
             for e in failed.iter() {
-                let at = rule_node(&e.rule, &e.field_path);
+                let rule = RENAMED.with(|r| r.get(&e.rule).cloned()).unwrap_or_else(|| e.rule.clone());
+                let at = rule_node(&rule, &e.field_path);
                 if let Some(old) = &admitted_old
-                    && !e.rule.contains("oldSelf")
+                    && !rule.contains("oldSelf")
                     && unchanged(schema, &admitted, old, &node_path(at, &e.field_path))
                 {
                     continue;

@@ -142,7 +142,9 @@ fn check_string(schema: &Value, s: &str, path: &str, out: &mut Vec<(Kind, FieldE
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
         && s.chars().count() as u64 > max
     {
+        // kube-openapi's string validator stops at the first failure.
         out.push((Kind::Blocking, FieldError::new(path, format!("Too long: may not be more than {max} bytes"))));
+        return;
     }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         let matches = Regex::new(pattern).map(|re| re.is_match(s)).unwrap_or(false);

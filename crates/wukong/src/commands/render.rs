@@ -72,9 +72,20 @@ pub fn check_documents(input: &str) -> Result<(Vec<Checked>, Vec<String>), Strin
     let mut notes = Vec::new();
     let mut checked = Vec::new();
     for (index, doc) in documents.iter().enumerate() {
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-        if kind != "Wukong" && !api_version.starts_with("vm.novasphere.dev/") {
+        // What kubectl refuses before sending anything: an object without kind, or a Wukong of
+        // a version the API server does not serve.
+        let (Some(kind), Some(api_version)) =
+            (doc.get("kind").and_then(Value::as_str), doc.get("apiVersion").and_then(Value::as_str))
+        else {
+            return Err(format!("document {}: Object 'Kind' or 'apiVersion' is missing in '{doc}'", index + 1));
+        };
+        if kind == "Wukong" && api_version != "vm.novasphere.dev/v1alpha1" {
+            return Err(format!(
+                "document {}: no matches for kind \"Wukong\" in version \"{api_version}\": Wukong is vm.novasphere.dev/v1alpha1",
+                index + 1
+            ));
+        }
+        if kind != "Wukong" {
             notes.push(format!("document {} ({} {}) is not a Wukong; skipped", index + 1, api_version, kind));
             continue;
         }

@@ -273,19 +273,45 @@ fn kubectl_verdict(cluster: &support::Cluster, namespace: &str, text: &str, seed
     parse_kubectl(&stderr)
 }
 
-/// kubectl's error text back into lines.
+/// kubectl's error text back into lines: `The Wukong "x" is invalid: <cause>` (one object, one
+/// or several `* <cause>` lines), `Error from server (Invalid): ... is invalid: [<cause>, ...]`
+/// (several objects), or a strict decoding error's unknown fields.
 fn parse_kubectl(stderr: &str) -> Verdict {
+    static CAUSE_START: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(spec|metadata|status|kind|apiVersion|<nil>|some validation rules)").expect("a regex")
+    });
     let mut lines = Vec::new();
-    for chunk in stderr.split("\nThe ").map(|c| c.strip_prefix("The ").unwrap_or(c)) {
-        if let Some(at) = chunk.find(" is invalid: ").filter(|_| chunk.starts_with("Wukong ")) {
-            let rest = &chunk[at + " is invalid: ".len()..];
-            if let Some(list) = rest.strip_prefix("\n* ").or_else(|| rest.strip_prefix("* ")) {
-                lines.extend(list.split("\n* ").map(|l| unnil(l.trim_end())));
+    let mut text = stderr.lines().peekable();
+    while let Some(line) = text.next() {
+        if let Some(rest) = line.strip_prefix("The Wukong ").and_then(|l| l.split_once(" is invalid: ").map(|(_, r)| r))
+        {
+            if rest.is_empty() {
+                while let Some(cause) = text.next_if(|l| l.starts_with("* ")) {
+                    lines.push(unnil(&cause[2..]));
+                }
             } else {
-                lines.push(unnil(rest.trim_end()));
+                lines.push(unnil(rest));
             }
-        } else if let Some((_, fields)) = chunk.split_once("strict decoding error: ") {
-            lines.extend(strict_lines(fields.lines().next().unwrap_or_default()));
+        } else if let Some((_, fields)) = line.split_once("strict decoding error: ") {
+            lines.extend(strict_lines(fields));
+        } else if let Some(list) = line.split_once(" is invalid: [").map(|(_, r)| r.trim_end_matches(']')) {
+            // Causes joined by ", ": cut where the next cause starts with a field path.
+            let mut current = String::new();
+            for part in list.split(", ") {
+                if !current.is_empty() && CAUSE_START.is_match(part) {
+                    lines.push(unnil(&current));
+                    current.clear();
+                }
+                if !current.is_empty() {
+                    current.push_str(", ");
+                }
+                current.push_str(part);
+            }
+            if !current.is_empty() {
+                lines.push(unnil(&current));
+            }
+        } else if let Some(rest) = line.split_once(" is invalid: ").map(|(_, r)| r) {
+            lines.push(unnil(rest));
         } else {
             return Verdict::Unreadable(stderr.to_string());
         }

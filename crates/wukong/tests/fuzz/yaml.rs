@@ -117,6 +117,9 @@ pub fn quirky(rng: &mut Rng, doc: &Value) -> (String, String) {
     let mut notes = Vec::new();
     // Numbers in other notations, keys that YAML 1.1 reads as booleans.
     for _ in 0..1 + rng.below(3) {
+        if !doc.get("spec").is_some_and(Value::is_object) {
+            break; // a mutation made spec something else: nothing to write in another notation
+        }
         match rng.below(9) {
             0 => {
                 if let Some(v) = doc.pointer_mut("/spec/networks/0/vlanId") {
