@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `make demo`: wukong end to end on a local control plane, then everything stopped again.
-#   builds wukong, starts etcd + kube-apiserver + kube-controller-manager (hack/local-cluster.sh)
-#   with the NAD, KubeVirt and Wukong CRDs, runs `wukong controller`, applies examples/, waits,
-#   and prints the Wukongs with their status, the NADs with their CNI configs and the VMs.
-# No KubeVirt or Multus controllers run here: VirtualMachines are stored and checked against
-# KubeVirt's schema, not booted; NADs are stored, not wired by Multus.
+#   builds wukong, starts etcd + kube-apiserver + kube-controller-manager with the NAD and Wukong
+#   CRDs and the real KubeVirt (virt-api, virt-controller) and CDI (cdi-controller,
+#   cdi-apiserver) next to them (hack/local-cluster.sh), runs `wukong controller`, applies
+#   examples/, waits, and prints the Wukongs with their status, the NADs with their CNI configs,
+#   the VMs, and what KubeVirt and CDI made of them: VMIs, launcher pods with their Multus
+#   networks annotation, DataVolumes and PVCs.
+# No node exists: launcher pods are created and never run, so no VM boots; NADs are stored, not
+# wired by Multus (its end-to-end test does that in network namespaces).
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -23,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "starting a local control plane (etcd, kube-apiserver, kube-controller-manager; built from Go modules on first use)"
+say "starting a local control plane (etcd, kube-apiserver, kube-controller-manager) with KubeVirt and CDI (built on first use)"
 eval "$(hack/local-cluster.sh up)"
 k() { "$WUKONG_CLUSTER_KUBECTL" "$@"; }
 
@@ -40,6 +43,16 @@ apiVersion: k8s.cni.cncf.io/v1
 kind: NetworkAttachmentDefinition
 metadata: {name: vlan42, namespace: infra}
 spec: {config: '{"cniVersion":"0.3.1","name":"vlan42","type":"bridge","bridge":"br-infra","vlan":42}'}
+YAML
+
+say "the StorageClass examples/full-vm.yaml names (fast-ssd), of a provisioner CDI knows"
+k apply -f - >/dev/null <<'YAML'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: fast-ssd}
+provisioner: kubevirt.io.hostpath-provisioner
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
 YAML
 
 say "the SSH keys examples/full-vm.yaml names (sshKeySecret: db-ssh-keys)"
@@ -74,12 +87,26 @@ say "VirtualMachines: networks and interfaces"
 # (An empty map such as `bridge: {}` is false in a Go template, hence the printf comparisons.)
 k get virtualmachines.kubevirt.io -A -o go-template='{{range .items}}{{.metadata.namespace}}/{{.metadata.name}} runStrategy={{.spec.runStrategy}}{{"\n"}}{{range $i := .spec.template.spec.domain.devices.interfaces}}  interface {{$i.name}}: {{if eq (printf "%v" (index $i "masquerade")) "map[]"}}masquerade{{end}}{{if eq (printf "%v" (index $i "bridge")) "map[]"}}bridge{{end}}{{if eq (printf "%v" (index $i "sriov")) "map[]"}}sriov{{end}}{{with $i.binding}}{{.name}} plugin{{end}} binding{{with $i.macAddress}}, mac {{.}}{{end}}{{"\n"}}{{end}}{{range .spec.template.spec.networks}}  network {{.name}}: {{with .multus}}NAD {{.networkName}}{{else}}the pod network{{end}}{{"\n"}}{{end}}{{end}}'
 
+say "what KubeVirt made of them: VirtualMachineInstances"
+k get virtualmachineinstances.kubevirt.io -A
+say "virt-launcher pods, with the networks annotation virt-controller wrote for Multus"
+k get pods -A -l kubevirt.io=virt-launcher -o go-template='{{range .items}}{{.metadata.namespace}}/{{.metadata.name}} ({{.status.phase}}{{if index .metadata.annotations "kubevirt.io/ephemeral-provisioning"}}, the temporary pod that lets WaitForFirstConsumer volumes bind{{end}}){{"\n"}}{{with index .metadata.annotations "k8s.v1.cni.cncf.io/networks"}}  k8s.v1.cni.cncf.io/networks: {{.}}{{"\n"}}{{end}}{{end}}'
+say "what wukong render predicted for the same annotations"
+for f in examples/*.yaml; do
+  printf '%s: ' "$f"; "$WUKONG_BIN" render -f "$f" | sed -n "s/^#   k8s.v1.cni.cncf.io\/networks: '\(.*\)'\$/\1/p" | head -1
+done
+say "what CDI made of db-01's disks: DataVolumes and PVCs"
+k get datavolumes.cdi.kubevirt.io -A
+k get pvc -A -o custom-columns='PVC:.metadata.name,PHASE:.status.phase,REQUESTED:.spec.resources.requests.storage,CLASS:.spec.storageClassName,ACCESS:.spec.accessModes'
+
 cat <<'NOTE'
 
-Note: no KubeVirt or Multus controllers run in this local control plane. The VirtualMachines
-above are stored (and were checked against KubeVirt's own CRD schema) but not booted, which is
-why their Wukongs report VirtualMachineReady=False "KubeVirt has not reported a status"; the
-NADs are stored but not wired by Multus. In a cluster with KubeVirt and Multus, the same
-objects start the VMs on their networks.
+Note: KubeVirt's virt-api admitted every VM above and virt-controller made the instances and the
+virt-launcher pods, but this local control plane has no node (no scheduler, kubelet or
+virt-handler): the pods stay Pending and no VM boots, so the Wukongs report what KubeVirt says
+(VirtualMachineReady=False, "KubeVirt reports it Starting ..."). Likewise no storage provisioner
+binds the PVCs CDI made, so db-01's DataVolumes wait (WaitForFirstConsumer) and its VM waits for
+them. The NADs are stored but not wired by Multus. In a cluster with nodes, the same objects
+start the VMs on their networks.
 NOTE
 say "stopping the controller and the control plane"

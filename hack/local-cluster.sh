@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # A real, local Kubernetes control plane for wukong's tests: etcd,
 # kube-apiserver and kube-controller-manager (garbage collector, namespace,
-# service account controllers) on loopback, no kubelet, no scheduler, no Docker.
-# The binaries come from hack/local-cluster/build.sh (built from Go modules
-# into ${WUKONG_CACHE:-$HOME/.cache/wukong}).
+# service account controllers) on loopback, and next to them the real CDI
+# (cdi-controller, cdi-apiserver) and KubeVirt (virt-api, virt-controller) as
+# plain processes; no kubelet, no scheduler, no Docker: pods are created, never run.
+# The binaries come from hack/local-cluster/build.sh (built from Go modules) and
+# hack/local-cluster/build-virt.sh (KubeVirt and CDI from their release sources)
+# into ${WUKONG_CACHE:-$HOME/.cache/wukong}; how KubeVirt and CDI are set up:
+# hack/local-cluster/virt.sh.
 #
 # Usage:
-#   hack/local-cluster.sh up [--no-crds] [--without nad|kubevirt|wukong]... [--only nad|kubevirt|wukong]...
-#   hack/local-cluster.sh crds [--only nad|kubevirt|wukong]... [--without ...]...
+#   hack/local-cluster.sh up [--no-crds] [--without SET]... [--only SET]...
+#   hack/local-cluster.sh crds [--only nad|wukong]... [--without nad|wukong]...
 #   hack/local-cluster.sh status
 #   hack/local-cluster.sh env
 #   hack/local-cluster.sh down
@@ -15,20 +19,24 @@
 #   up      builds the binaries if needed, creates certificates and kubeconfigs,
 #           starts etcd, kube-apiserver and kube-controller-manager in the
 #           background, waits for /readyz, installs the CRDs and waits until they
-#           are Established and served. Safe to run again: a healthy cluster is
-#           kept (CRDs are re-applied), a stale one is stopped and recreated.
-#           `--without X` skips CRD set X and, on a running cluster, deletes it
+#           are Established and served, then starts CDI and KubeVirt (CDI first:
+#           KubeVirt's processes exit when CDI's API appears or goes). Safe to run
+#           again: a healthy cluster is kept (CRDs are re-applied, components that
+#           are not running are started), a stale one is stopped and recreated.
+#           `--without X` leaves set X out and, on a running cluster, removes it
 #           if present (e.g. `--without nad` gives a control plane without the
 #           Multus CRD). stdout: the `env` lines; progress goes to stderr.
-#   crds    installs CRD sets into the running cluster (default: all three).
+#   crds    installs CRD sets nad and wukong into the running cluster.
 #   status  prints the processes, the API server URL and /readyz; exit 1 when not up.
 #   env     prints `export KUBECONFIG=...` etc. (eval "$(hack/local-cluster.sh env)").
-#   down    stops exactly the recorded processes (TERM, then KILL) and removes the state.
+#   down    removes the webhooks of KubeVirt and CDI (they fail closed), stops exactly
+#           the recorded processes (TERM, then KILL) and removes the state.
 #
-# CRD sets: nad      = $WUKONG_SHARED/crds/network-attachment-definitions.yaml
-#           kubevirt = $WUKONG_SHARED/crds/kubevirt-virtualmachines.yaml,
-#                      $WUKONG_SHARED/crds/kubevirt-virtualmachineinstances.yaml
-#           wukong   = output of `$WUKONG_BIN crd`
+# Sets: nad      = the Multus NAD CRD, $WUKONG_SHARED/crds/network-attachment-definitions.yaml
+#       wukong   = output of `$WUKONG_BIN crd`
+#       cdi      = CDI: its CRDs, RBAC, CR, a default StorageClass, cdi-controller and
+#                  cdi-apiserver with its webhooks
+#       kubevirt = KubeVirt: its CRDs, RBAC, CR, virt-api with its webhooks, virt-controller
 #
 # Environment:
 #   WUKONG_CLUSTER_DIR      state directory (default <repo>/.local-cluster); use a
@@ -40,6 +48,12 @@
 #   WUKONG_CACHE            binary cache root (see hack/local-cluster/build.sh)
 #   WUKONG_CLUSTER_TIMEOUT  seconds to wait for the control plane (default 120)
 #   WUKONG_KCM_CONTROLLERS  kube-controller-manager --controllers value
+#   WUKONG_KUBEVIRT_VERSION, WUKONG_CDI_VERSION
+#                           releases to run (default: the first of each in
+#                           hack/local-cluster/virt-sources.txt; the others listed there
+#                           are the oldest supported pair)
+#   WUKONG_KUBEVIRT_FEATURE_GATES  comma-separated feature gates for the KubeVirt CR
+#   WUKONG_STORAGE_CLASS    name of the default StorageClass (default wukong-local)
 #
 # Files in the state directory:
 #   cluster.env        written once the control plane is ready (absent if `up`
@@ -48,9 +62,15 @@
 #                      WUKONG_CLUSTER_KUBECTL, WUKONG_CLUSTER_MULTUS, WUKONG_CLUSTER_CA_CERT,
 #                      WUKONG_CLUSTER_CA_KEY, WUKONG_CLUSTER_ADMIN_CERT, WUKONG_CLUSTER_ADMIN_KEY,
 #                      WUKONG_CLUSTER_ETCD_URL, WUKONG_CLUSTER_DIR, WUKONG_CLUSTER_K8S_VERSION,
-#                      WUKONG_CLUSTER_CRDS (installed CRD sets)
+#                      WUKONG_CLUSTER_CRDS (installed sets), WUKONG_CLUSTER_KUBEVIRT_VERSION,
+#                      WUKONG_CLUSTER_VIRT_API_URL, WUKONG_CLUSTER_CDI_VERSION,
+#                      WUKONG_CLUSTER_CDI_API_URL, WUKONG_CLUSTER_STORAGE_CLASS (empty when
+#                      the component is not running), WUKONG_CLUSTER_{KUBEVIRT,CDI}_BIN
 #   kubeconfig         admin (O=system:masters), certificates embedded
-#   pki/               ca, apiserver, admin, kube-controller-manager, service-account keys
+#   pki/               ca, apiserver, admin, kube-controller-manager, front-proxy (the
+#                      request-header CA), service-account keys, serving certificates of
+#                      virt-api, virt-controller and cdi-apiserver
+#   kubevirt/ cdi/     generated CRDs, RBAC, webhooks, CRs and the components' kubeconfigs
 #   logs/*.log pids/*.pid etcd/ (data, --unsafe-no-fsync) crds/ (generated CRDs)
 #   logs/audit.log     the API server's audit log of every write (JSON lines, metadata level)
 #   run.env            like cluster.env, written as soon as the ports are chosen
@@ -63,7 +83,8 @@ SHARED="$(realpath -m "${WUKONG_SHARED:-$REPO/../shared}")"
 TIMEOUT="${WUKONG_CLUSTER_TIMEOUT:-120}"
 KCM_CONTROLLERS="${WUKONG_KCM_CONTROLLERS:-garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller}"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager)
-ALL_SETS=(nad kubevirt wukong)
+ALL_SETS=(nad wukong cdi kubevirt)
+CRD_SETS=(nad wukong)
 
 PKI="$STATE/pki"; LOGS="$STATE/logs"; PIDS="$STATE/pids"
 KUBECONFIG_FILE="$STATE/kubeconfig"; ENV_FILE="$STATE/cluster.env"
@@ -130,24 +151,27 @@ readyz() { # prints the body, fails unless it is "ok"
   [[ "$body" == ok ]]
 }
 
-stop_all() { # TERM the recorded processes, wait, then KILL
-  local c pid waited
-  for c in kube-controller-manager kube-apiserver etcd; do
+stop_proc() { # stop_proc <component>: TERM the recorded process, wait, then KILL
+  local c="$1" pid waited
+  if alive "$c"; then
+    pid="$(pid_of "$c")"
+    log "stopping $c (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    waited=0
+    while alive "$c" && (( waited < 100 )); do sleep 0.1; waited=$((waited + 1)); done
     if alive "$c"; then
-      pid="$(pid_of "$c")"
-      log "stopping $c (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
+      log "$c (pid $pid) did not exit after 10 s: KILL"
+      kill -KILL "$pid" 2>/dev/null || true
       waited=0
-      while alive "$c" && (( waited < 100 )); do sleep 0.1; waited=$((waited + 1)); done
-      if alive "$c"; then
-        log "$c (pid $pid) did not exit after 10 s: KILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        waited=0
-        while [[ -d /proc/$pid ]] && (( waited < 50 )); do sleep 0.1; waited=$((waited + 1)); done
-      fi
+      while [[ -d /proc/$pid ]] && (( waited < 50 )); do sleep 0.1; waited=$((waited + 1)); done
     fi
-    rm -f "$PIDS/$c.pid"
-  done
+  fi
+  rm -f "$PIDS/$c.pid"
+}
+
+stop_all() { # every recorded process, KubeVirt and CDI before the control plane
+  local c
+  for c in "${KUBEVIRT_PROCS[@]}" "${CDI_PROCS[@]}" kube-controller-manager kube-apiserver etcd; do stop_proc "$c"; done
 }
 
 lock_state() {
@@ -204,6 +228,18 @@ keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
   sign admin "/O=system:masters/CN=wukong-admin" "$client"
   sign kube-controller-manager "/CN=system:kube-controller-manager" "$client"
+  # The request-header CA (kube-apiserver --requestheader-client-ca-file): extension API servers
+  # such as virt-api and cdi-apiserver read it from kube-system/extension-apiserver-authentication
+  # and refuse to start without it.
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/front-proxy-ca.key" -out "$d/front-proxy-ca.crt" "${o[@]}" \
+    -subj "/CN=wukong-local-front-proxy-ca" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/front-proxy-client.key" -out "$d/front-proxy-client.csr" \
+    -subj "/CN=front-proxy-client" 2>/dev/null
+  printf '%s\n' "$client" > "$d/front-proxy-client.ext"
+  openssl x509 -req -in "$d/front-proxy-client.csr" -CA "$d/front-proxy-ca.crt" -CAkey "$d/front-proxy-ca.key" \
+    -CAcreateserial -out "$d/front-proxy-client.crt" "${o[@]}" -extfile "$d/front-proxy-client.ext" 2>/dev/null
+  rm -f "$d/front-proxy-client.csr" "$d/front-proxy-client.ext" "$d/front-proxy-ca.srl"
   openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
   openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
   rm -f "$d/ca.srl"
@@ -258,6 +294,13 @@ EOF
   mv "$RUN_ENV.tmp" "$RUN_ENV"
 }
 
+set_env_line() { # set_env_line KEY VALUE: in run.env (and cluster.env when published)
+  [[ -f "$RUN_ENV" ]] || return 0
+  { grep -v "^$1=" "$RUN_ENV" || true; printf '%s=%s\n' "$1" "$2"; } > "$RUN_ENV.tmp"
+  mv "$RUN_ENV.tmp" "$RUN_ENV"
+  [[ ! -f "$ENV_FILE" ]] || publish_env
+}
+
 publish_env() { # cluster.env exists only while the control plane is known to be ready
   cp "$RUN_ENV" "$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
@@ -272,17 +315,26 @@ set_env_crds() { # rewrite the WUKONG_CLUSTER_CRDS line
 
 # ---------------------------------------------------------------- processes
 
-start_bg() { # start_bg <component> <args...>: detached, logs and pid in the state dir
+start_bg() { # start_bg <component> <args...>: $BIN/<component>, see start_proc
   local c="$1"; shift
+  start_proc "$c" "$BIN/$c" "$BIN/$c" "$@"
+}
+
+# start_proc <component> <binary> <command...>: detached, logs and pid in the state dir. The
+# command may be a chain of exec-ing wrappers (env, unshare, sh -c 'exec ...') ending in <binary>:
+# the pid stays the same, and alive() checks the final command line.
+start_proc() {
+  local c="$1"; shift 2
   # setsid: own session, so the caller's Ctrl-C or exit does not reach it;
   # fd 8 (the state lock) and stdio are not inherited. The pid is written by
   # the process that then execs the binary, so it is exact even if setsid forks.
   rm -f "$PIDS/$c.pid"
   # shellcheck disable=SC2016  # $$, $0 and $@ belong to the inner bash
-  setsid bash -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$PIDS/$c.pid" "$BIN/$c" "$@" \
+  setsid bash -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$PIDS/$c.pid" "$@" \
     </dev/null >>"$LOGS/$c.log" 2>&1 8>&- &
   local _
   for _ in $(seq 50); do [[ -s "$PIDS/$c.pid" ]] && break; sleep 0.1; done
+  for _ in $(seq 20); do alive "$c" && break; sleep 0.1; done
   sleep 0.3
   alive "$c" || fail_start "$c" "exited right after start"
 }
@@ -358,6 +410,13 @@ POLICY
     --tls-cert-file="$PKI/apiserver.crt" \
     --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" \
+    --requestheader-client-ca-file="$PKI/front-proxy-ca.crt" \
+    --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User \
+    --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI/front-proxy-client.key" \
     --authorization-mode=Node,RBAC \
     --enable-admission-plugins=NodeRestriction \
     --service-cluster-ip-range=10.0.0.0/24 \
@@ -403,8 +462,6 @@ WUKONG_BIN_DEFAULT="$REPO/target/debug/wukong"
 crd_files() { # crd_files <set>: files to apply (generated ones in $STATE/crds)
   case "$1" in
     nad) echo "$SHARED/crds/network-attachment-definitions.yaml" ;;
-    kubevirt) echo "$SHARED/crds/kubevirt-virtualmachines.yaml"
-              echo "$SHARED/crds/kubevirt-virtualmachineinstances.yaml" ;;
     wukong)
       local wb="${WUKONG_BIN:-$WUKONG_BIN_DEFAULT}"
       if [[ ! -x "$wb" ]]; then
@@ -419,15 +476,13 @@ crd_files() { # crd_files <set>: files to apply (generated ones in $STATE/crds)
       [[ -s "$STATE/crds/wukong.yaml.tmp" ]] || die "'$wb crd' printed nothing"
       mv "$STATE/crds/wukong.yaml.tmp" "$STATE/crds/wukong.yaml"
       echo "$STATE/crds/wukong.yaml" ;;
-    *) die "unknown CRD set '$1' (nad, kubevirt, wukong)" ;;
+    *) die "unknown CRD set '$1' (nad, wukong)" ;;
   esac
 }
 
 crd_names() { # names of the CRDs of a set, as installed (customresourcedefinition.apiextensions.k8s.io/<name>)
   case "$1" in
     nad) echo customresourcedefinition.apiextensions.k8s.io/network-attachment-definitions.k8s.cni.cncf.io ;;
-    kubevirt) echo customresourcedefinition.apiextensions.k8s.io/virtualmachines.kubevirt.io
-              echo customresourcedefinition.apiextensions.k8s.io/virtualmachineinstances.kubevirt.io ;;
     wukong) [[ -f "$STATE/crds/wukong.yaml" ]] && kc create --dry-run=client -o name -f "$STATE/crds/wukong.yaml" 2>/dev/null ;;
   esac
 }
@@ -469,16 +524,48 @@ delete_crds() { # delete_crds <set>...: make sure these CRD sets are absent
   done
 }
 
-installed_sets() { # the sets whose CRDs all exist
+installed_sets() { # the CRD sets whose CRDs all exist, and the components that run
   local set n ok out=()
-  for set in "${ALL_SETS[@]}"; do
+  for set in "${CRD_SETS[@]}"; do
     ok=1
     n="$(crd_names "$set")" || true
     [[ -n "$n" ]] || ok=0
     for n in $n; do kc get "$n" >/dev/null 2>&1 || ok=0; done
     [[ $ok == 1 ]] && out+=("$set")
   done
+  if alive cdi-controller && alive cdi-apiserver; then out+=(cdi); fi
+  if alive virt-api && alive virt-controller; then out+=(kubevirt); fi
   echo "${out[*]}"
+}
+
+in_list() { # in_list <word> <words...>
+  local w="$1"; shift
+  [[ " $* " == *" $w "* ]]
+}
+
+# apply_sets: makes the sets of WITHOUT absent and those of SETS present, in dependency order:
+# KubeVirt stops before CDI changes (its processes exit when CDI's API appears or goes) and
+# starts after it.
+apply_sets() {
+  local want_kubevirt=0 cdi_changes=0 set crd_sets=() crd_without=()
+  in_list kubevirt "${SETS[@]}" && want_kubevirt=1
+  if in_list cdi "${WITHOUT[@]}" && kc get crd datavolumes.cdi.kubevirt.io >/dev/null 2>&1; then cdi_changes=1; fi
+  if in_list cdi "${SETS[@]}" && ! { [[ "$(envval WUKONG_CLUSTER_CDI_BIN)" == "$(virt_bin cdi)" ]] \
+      && alive cdi-controller && alive cdi-apiserver; }; then cdi_changes=1; fi
+  if in_list kubevirt "${WITHOUT[@]}"; then
+    kubevirt_down --purge
+  elif (( cdi_changes )) && { alive virt-api || alive virt-controller; }; then
+    log "CDI changes: KubeVirt stops meanwhile"
+    kubevirt_down; want_kubevirt=1
+  fi
+  for set in "${CRD_SETS[@]}"; do
+    in_list "$set" "${WITHOUT[@]}" && crd_without+=("$set")
+    in_list "$set" "${SETS[@]}" && crd_sets+=("$set")
+  done
+  (( ${#crd_without[@]} == 0 )) || delete_crds "${crd_without[@]}"
+  (( ${#crd_sets[@]} == 0 )) || install_crds "${crd_sets[@]}"
+  if in_list cdi "${WITHOUT[@]}"; then cdi_down --purge; elif in_list cdi "${SETS[@]}"; then cdi_up; fi
+  (( want_kubevirt == 0 )) || kubevirt_up
 }
 
 # parse_sets <args...>: sets SETS (to install) and WITHOUT (to keep absent)
@@ -488,21 +575,26 @@ parse_sets() {
   while (( $# )); do
     case "$1" in
       --no-crds) NO_CRDS=1 ;;
-      --without) [[ $# -ge 2 ]] || die "--without needs nad, kubevirt or wukong"; without+=("$2"); shift ;;
+      --without) [[ $# -ge 2 ]] || die "--without needs nad, wukong, cdi or kubevirt"; without+=("$2"); shift ;;
       --without=*) without+=("${1#*=}") ;;
-      --only) [[ $# -ge 2 ]] || die "--only needs nad, kubevirt or wukong"; only+=("$2"); shift ;;
+      --only) [[ $# -ge 2 ]] || die "--only needs nad, wukong, cdi or kubevirt"; only+=("$2"); shift ;;
       --only=*) only+=("${1#*=}") ;;
       *) die "unknown argument: $1" ;;
     esac
     shift
   done
   for s in "${without[@]}" "${only[@]}"; do
-    [[ " ${ALL_SETS[*]} " == *" $s "* ]] || die "unknown CRD set '$s' (nad, kubevirt, wukong)"
+    [[ " ${ALL_SETS[*]} " == *" $s "* ]] || die "unknown set '$s' (nad, wukong, cdi, kubevirt)"
   done
   (( ${#only[@]} )) || only=("${ALL_SETS[@]}")
   SETS=(); WITHOUT=("${without[@]}")
   for s in "${only[@]}"; do [[ " ${without[*]} " == *" $s "* ]] || SETS+=("$s"); done
 }
+
+# ---------------------------------------------------------------- KubeVirt and CDI
+
+# shellcheck source=local-cluster/virt.sh
+source "$HACK/local-cluster/virt.sh"
 
 # ---------------------------------------------------------------- commands
 
@@ -516,6 +608,8 @@ load_running() { # fills BIN, API_PORT, ETCD_PORT, KUBECTL from cluster.env
 healthy() {
   local c
   [[ -f "$ENV_FILE" ]] || return 1
+  # a cluster started before the request-header CA existed cannot serve KubeVirt or CDI
+  [[ -f "$PKI/front-proxy-ca.crt" ]] || return 1
   for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
   readyz >/dev/null 2>&1
 }
@@ -536,10 +630,7 @@ cmd_up() {
     fi
     start_cluster
   fi
-  if [[ $NO_CRDS == 0 ]]; then
-    (( ${#WITHOUT[@]} == 0 )) || delete_crds "${WITHOUT[@]}"
-    (( ${#SETS[@]} == 0 )) || install_crds "${SETS[@]}"
-  fi
+  [[ $NO_CRDS == 1 ]] || apply_sets
   set_env_crds "$(installed_sets)"
   cmd_status >&2 || true
   print_env
@@ -551,8 +642,7 @@ cmd_crds() {
   need_tools
   lock_state
   { healthy && load_running; } || die "no running cluster in $STATE (run: $0 up)"
-  (( ${#WITHOUT[@]} == 0 )) || delete_crds "${WITHOUT[@]}"
-  (( ${#SETS[@]} == 0 )) || install_crds "${SETS[@]}"
+  apply_sets
   set_env_crds "$(installed_sets)"
 }
 
@@ -570,7 +660,13 @@ cmd_status() {
   echo "kubeconfig: $KUBECONFIG_FILE"
   r="$(readyz 2>&1)" || up=0
   echo "readyz: ${r:-<no answer>}"
-  echo "crds: $(envval WUKONG_CLUSTER_CRDS)"
+  echo "sets: $(envval WUKONG_CLUSTER_CRDS)"
+  for c in "${CDI_PROCS[@]}" "${KUBEVIRT_PROCS[@]}"; do
+    if alive "$c"; then echo "$c: running (pid $(pid_of "$c"))"
+    elif [[ -f "$PIDS/$c.pid" ]]; then echo "$c: NOT running (see $LOGS/$c.log)"; up=0; fi
+  done
+  [[ -z "$(envval WUKONG_CLUSTER_CDI_VERSION)" ]] || echo "cdi: $(envval WUKONG_CLUSTER_CDI_VERSION), webhooks at $(envval WUKONG_CLUSTER_CDI_API_URL), default StorageClass $(envval WUKONG_CLUSTER_STORAGE_CLASS)"
+  [[ -z "$(envval WUKONG_CLUSTER_KUBEVIRT_VERSION)" ]] || echo "kubevirt: $(envval WUKONG_CLUSTER_KUBEVIRT_VERSION), webhooks at $(envval WUKONG_CLUSTER_VIRT_API_URL)"
   [[ $up == 1 ]]
 }
 
@@ -586,6 +682,8 @@ cmd_down() {
   if [[ ! -d "$STATE" ]]; then log "nothing to do: $STATE does not exist"; return 0; fi
   need flock util-linux
   lock_state
+  # webhooks first: they fail closed, and nothing may be left pointing at a stopped process
+  if healthy && load_running; then kubevirt_down; cdi_down; fi
   stop_all
   rm -rf "$STATE"
   log "stopped; removed $STATE"

@@ -40,6 +40,10 @@ pub enum Reason {
     KubeVirtNotInstalled,
     /// A VM with the generated name exists and is not controlled by this Wukong.
     VirtualMachineConflict,
+    /// A network needs a KubeVirt network binding plugin the KubeVirt CR does not register.
+    BindingNotRegistered,
+    /// KubeVirt reports that it cannot run the VM (e.g. `Synchronized=False FailedCreate`).
+    VirtualMachineFailure,
 
     // Any condition
     /// The spec breaks an admission rule (stored under an older CRD, for example).
@@ -69,6 +73,8 @@ impl Reason {
             Reason::WaitingForNetworks => "WaitingForNetworks",
             Reason::KubeVirtNotInstalled => "KubeVirtNotInstalled",
             Reason::VirtualMachineConflict => "VirtualMachineConflict",
+            Reason::BindingNotRegistered => "BindingNotRegistered",
+            Reason::VirtualMachineFailure => "VirtualMachineFailure",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::Reconciled => "Reconciled",
             Reason::SecretNotFound => "SecretNotFound",

@@ -211,6 +211,22 @@ pub struct VirtualMachineStatus {
     pub ready: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<KubeVirtCondition>,
+}
+
+/// A condition KubeVirt reports on a VM or VMI (`Ready`, `Synchronized`, `Failure`,
+/// `DataVolumesReady`, `RestartRequired`, ...).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeVirtCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A running VM instance. wukong only reads its status, so its spec (`VmiSpec`) is kept opaque.
@@ -240,6 +256,8 @@ pub struct VirtualMachineInstanceStatus {
     pub node_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<VmiInterface>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<KubeVirtCondition>,
 }
 
 /// One entry of a VMI's `status.interfaces`.

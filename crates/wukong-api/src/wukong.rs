@@ -379,4 +379,11 @@ pub struct VolumeStatus {
     pub bound: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
+    /// The DataVolume's phase as CDI reports it (`WaitForFirstConsumer`, `ImportScheduled`,
+    /// `ImportInProgress`, `Succeeded`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// CDI's import progress (`45.20%`), while it imports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
 }

@@ -10,8 +10,9 @@ use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
 
+use crate::capabilities::KubeVirtCapabilities;
 use crate::cni::CniVersion;
-use crate::plan::{Attachment, NadRef, NetworkPlan};
+use crate::plan::{Attachment, Binding, NadRef, NetworkPlan};
 use crate::{Validated, cloudinit, nad, names, plan, vm};
 
 /// Which optional kinds the API server serves.
@@ -23,6 +24,10 @@ pub struct Kinds {
     pub vm: bool,
     /// `virtualmachineinstances.kubevirt.io`.
     pub vmi: bool,
+    /// `datavolumes.cdi.kubevirt.io` (CDI): the phases of the disks' DataVolumes.
+    pub data_volume: bool,
+    /// `kubevirts.kubevirt.io`: the KubeVirt CR, what the cluster's KubeVirt can do.
+    pub kubevirt_config: bool,
 }
 
 /// Whether an object with the name wukong wants exists, and whose it is.
@@ -64,6 +69,9 @@ pub struct Facts {
     pub ssh_keys: SshKeys,
     /// What exists under the cloud-init Secret's name (`<wukong>-cloudinit`).
     pub cloud_init_secret: Presence,
+    /// What the cluster's KubeVirt can do, from its KubeVirt CR; `None` when no CR could be read
+    /// (then nothing is held back for it: KubeVirt's own status tells).
+    pub kubevirt: Option<KubeVirtCapabilities>,
 }
 
 /// The controller's settings that shape decisions.
@@ -188,6 +196,8 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
                 networks.reason
             ),
         })
+    } else if let Some(verdict) = missing_binding(&plan, facts.kubevirt.as_ref(), &vm_name) {
+        VmAction::Hold(verdict)
     } else {
         VmAction::Apply(Box::new(vm::virtual_machine(wukong, &plan)))
     };
@@ -199,6 +209,35 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         (VmAction::Apply(_), _) => cloudinit::secret(wukong, &plan, &[]),
     };
     Decision { apply_nads, apply_secret, delete_nads, vm, networks, multus: facts.kinds.nad }
+}
+
+/// The binding plugin a network's interface names, when it is one KubeVirt must register.
+fn binding_plugin(binding: Binding) -> Option<&'static str> {
+    match binding {
+        Binding::Macvtap => Some(crate::vm::MACVTAP_BINDING),
+        Binding::Bridge | Binding::Sriov => None,
+    }
+}
+
+/// A hold when an attached network needs a binding plugin the KubeVirt CR does not register:
+/// KubeVirt's admission would accept the VM and virt-controller would never start it.
+fn missing_binding(plan: &NetworkPlan<'_>, kubevirt: Option<&KubeVirtCapabilities>, vm_name: &str) -> Option<Verdict> {
+    let kubevirt = kubevirt?;
+    let mut missing: Vec<(&str, &str)> = plan
+        .attached()
+        .filter_map(|net| binding_plugin(net.binding).map(|plugin| (net.name(), plugin)))
+        .filter(|(_, plugin)| !kubevirt.registers(plugin))
+        .collect();
+    missing.dedup_by_key(|(_, plugin)| *plugin);
+    let (network, plugin) = *missing.first()?;
+    Some(Verdict {
+        ready: false,
+        reason: Reason::BindingNotRegistered,
+        message: format!(
+            "network {network} needs KubeVirt's network binding plugin {plugin}, which KubeVirt CR {} does not register (spec.configuration.network.binding.{plugin}): register it (for {plugin}: {{domainAttachmentType: tap}}, with KubeVirt's macvtap CNI and device plugin on the nodes); VirtualMachine {vm_name} is not created or changed until then, as KubeVirt could not start it",
+            kubevirt.source
+        ),
+    })
 }
 
 /// Network problems the VM cannot start with.

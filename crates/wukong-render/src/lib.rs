@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod annotation;
+pub mod capabilities;
 pub mod cloudinit;
 pub mod cni;
 pub mod decide;

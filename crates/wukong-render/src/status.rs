@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use wukong_api::conditions::{self, Reason};
-use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
+use wukong_api::kubevirt::{KubeVirtCondition, VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
 use wukong_api::{NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
 
 use crate::decide::{Decision, Verdict, VmAction};
@@ -22,7 +22,8 @@ pub struct Observed<'a> {
     pub volumes: &'a [VolumeObservation],
 }
 
-/// One PVC behind a disk's DataVolume, as the shell found it.
+/// One disk's DataVolume and the PVC behind it, as the shell found them (either may be absent:
+/// CDI makes no PVC for a DataVolume whose storage it cannot resolve).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VolumeObservation {
     /// The DataVolume's (and its PVC's) name.
@@ -31,6 +32,10 @@ pub struct VolumeObservation {
     pub bound: bool,
     /// The PVC's `status.capacity.storage`, when reported.
     pub size: Option<String>,
+    /// The DataVolume's `status.phase`, when CDI reports one.
+    pub phase: Option<String>,
+    /// The DataVolume's `status.progress` (`45.20%`), while it imports.
+    pub progress: Option<String>,
 }
 
 /// The status after a reconcile of a valid Wukong.
@@ -101,6 +106,8 @@ fn volume_statuses(wukong: &Wukong, observed: &[VolumeObservation]) -> Vec<Volum
                 bound: Some(seen.is_some_and(|v| v.bound)),
                 size: seen.and_then(|v| v.size.clone()).or(disk.size),
                 pvc_name: Some(pvc),
+                phase: seen.and_then(|v| v.phase.clone()),
+                progress: seen.and_then(|v| v.progress.clone()).filter(|p| !p.is_empty() && p != "N/A"),
             })
         })
         .collect()
@@ -135,6 +142,14 @@ pub fn invalid(wukong: &Wukong, invalid: &Invalid, now: &Time) -> WukongStatus {
 
 fn vm_verdict(wukong: &Wukong, vm_name: &str, observed: &Observed<'_>) -> Verdict {
     let namespace = names::namespace_of(wukong);
+    let failure = observed.vm.filter(|s| s.ready != Some(true)).and_then(|s| kubevirt_failure(s, observed.vmi));
+    if let Some(failure) = failure {
+        return Verdict {
+            ready: false,
+            reason: Reason::VirtualMachineFailure,
+            message: format!("KubeVirt cannot run VirtualMachine {namespace}/{vm_name}: {failure}"),
+        };
+    }
     match observed.vm {
         Some(s) if s.ready == Some(true) => Verdict {
             ready: true,
@@ -156,8 +171,9 @@ fn vm_verdict(wukong: &Wukong, vm_name: &str, observed: &Observed<'_>) -> Verdic
             ready: false,
             reason: Reason::VirtualMachineNotRunning,
             message: format!(
-                "VirtualMachine {namespace}/{vm_name} is stored; KubeVirt reports it {}",
-                s.printable_status.as_deref().unwrap_or_default()
+                "VirtualMachine {namespace}/{vm_name} is stored; KubeVirt reports it {}{}",
+                s.printable_status.as_deref().unwrap_or_default(),
+                not_ready_detail(&s.conditions)
             ),
         },
         _ => Verdict {
@@ -168,6 +184,53 @@ fn vm_verdict(wukong: &Wukong, vm_name: &str, observed: &Observed<'_>) -> Verdic
             ),
         },
     }
+}
+
+/// KubeVirt's printable statuses that say the VM cannot start as it is, whatever the reason.
+const FAILED_PRINTABLE_STATUSES: &[&str] = &[
+    "ErrorUnschedulable",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrorPvcNotFound",
+    "ErrorDataVolumeNotFound",
+    "DataVolumeError",
+    "CrashLoopBackOff",
+];
+
+/// What KubeVirt says when it cannot run the VM, in its words: a `Failure` condition, a
+/// `Synchronized=False` condition (e.g. `FailedCreate: failed to render launch manifest: ...`)
+/// on the VM or its instance, or an error printable status.
+fn kubevirt_failure(vm: &VirtualMachineStatus, vmi: Option<&VirtualMachineInstanceStatus>) -> Option<String> {
+    let failing = |c: &&KubeVirtCondition| {
+        (c.type_ == "Failure" && c.status == "True") || (c.type_ == "Synchronized" && c.status == "False")
+    };
+    let vmi_conditions = vmi.map(|v| v.conditions.as_slice()).unwrap_or_default();
+    let said = vm.conditions.iter().find(failing).or_else(|| vmi_conditions.iter().find(failing));
+    let printable = vm.printable_status.as_deref().filter(|p| FAILED_PRINTABLE_STATUSES.contains(p));
+    match (said, printable) {
+        (Some(c), _) => Some(condition_words(c)),
+        (None, Some(p)) => Some(format!("{p}{}", not_ready_detail(&vm.conditions))),
+        (None, None) => None,
+    }
+}
+
+/// `reason: message` of a KubeVirt condition.
+fn condition_words(c: &KubeVirtCondition) -> String {
+    match (c.reason.as_deref().filter(|r| !r.is_empty()), c.message.as_deref().filter(|m| !m.is_empty())) {
+        (Some(r), Some(m)) => format!("{r}: {m}"),
+        (Some(x), None) | (None, Some(x)) => x.to_string(),
+        (None, None) => format!("{}={}", c.type_, c.status),
+    }
+}
+
+/// Why KubeVirt says the VM is not ready yet (`; PodNotExists: virt-launcher pod has not yet
+/// been scheduled`), from its `Ready=False` condition; empty when it says nothing.
+fn not_ready_detail(conditions: &[KubeVirtCondition]) -> String {
+    conditions
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == "False")
+        .map(|c| format!(" ({})", condition_words(c)))
+        .unwrap_or_default()
 }
 
 /// A condition, keeping the previous transition time when its status did not change.
@@ -278,6 +341,8 @@ fn is_warning(reason: &str) -> bool {
         Reason::WaitingForNetworks,
         Reason::KubeVirtNotInstalled,
         Reason::VirtualMachineConflict,
+        Reason::BindingNotRegistered,
+        Reason::VirtualMachineFailure,
         Reason::InvalidSpec,
         Reason::SecretNotFound,
         Reason::SecretConflict,

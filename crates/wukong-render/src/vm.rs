@@ -29,6 +29,10 @@ use crate::disks::{self, DiskSource, PlannedDisk};
 use crate::plan::{Binding, NetworkPlan};
 use crate::{cloudinit, names};
 
+/// The network binding plugin of macvlan networks (KubeVirt's macvtap), which the KubeVirt CR
+/// must register under `spec.configuration.network.binding`.
+pub const MACVTAP_BINDING: &str = "macvtap";
+
 /// The label whose value groups the VMs that `antiAffinity` spreads, when the Wukong has it.
 pub const ANTI_AFFINITY_GROUP_LABEL: &str = "app";
 /// Topology over which `antiAffinity` spreads VMs: one node.
@@ -73,7 +77,7 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
         match net.binding {
             Binding::Bridge => iface.bridge = Some(Empty {}),
             Binding::Sriov => iface.sriov = Some(Empty {}),
-            Binding::Macvtap => iface.binding = Some(PluginBinding { name: "macvtap".into() }),
+            Binding::Macvtap => iface.binding = Some(PluginBinding { name: MACVTAP_BINDING.into() }),
         }
         interfaces.push(iface);
     }

@@ -11,8 +11,10 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, GetParams, ListParams, PostParams};
 use kube::core::{Request, Status};
+use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use support::{cluster, wait_for};
 use wukong_api::Wukong;
@@ -56,6 +58,69 @@ async fn the_control_plane_is_ready_and_serves_the_four_crds() {
         &kube::discovery::ApiResource::erase::<wukong_api::nad::NetworkAttachmentDefinition>(&()),
     );
     nads.list(&ListParams::default().limit(1)).await.expect("network-attachment-definitions are listed");
+}
+
+#[tokio::test]
+async fn kubevirt_and_cdi_run_next_to_it_set_up_as_their_operators_would() {
+    let c = cluster();
+    support::kubevirt::require(c, true);
+    let client = c.admin_client().await;
+    let cr = |group: &str, version: &str, kind: &str, plural: &str| ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: format!("{group}/{version}"),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    // The KubeVirt CR as virt-operator leaves it: Deployed, its version, macvtap registered.
+    let kubevirts: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "kubevirt", &cr("kubevirt.io", "v1", "KubeVirt", "kubevirts"));
+    let kv = kubevirts.get("kubevirt").await.expect("the KubeVirt CR").data;
+    assert_eq!(kv["status"]["phase"], "Deployed");
+    assert_eq!(kv["status"]["observedKubeVirtVersion"].as_str(), c.kubevirt_version.as_deref());
+    assert_eq!(kv["spec"]["configuration"]["network"]["binding"]["macvtap"], json!({ "domainAttachmentType": "tap" }));
+    // The CDI CR and the config cdi-controller made from it.
+    let cdis: Api<DynamicObject> = Api::all_with(client.clone(), &cr("cdi.kubevirt.io", "v1beta1", "CDI", "cdis"));
+    let cdi = cdis.get("cdi").await.expect("the CDI CR").data;
+    assert_eq!(cdi["status"]["observedVersion"].as_str(), c.cdi_version.as_deref());
+    assert_eq!(cdi["spec"]["config"]["featureGates"], json!(["HonorWaitForFirstConsumer"]));
+    // A default StorageClass whose provisioner CDI knows: its StorageProfile has access modes.
+    let class = c.storage_class.clone().expect("the default StorageClass");
+    let profiles: Api<DynamicObject> =
+        Api::all_with(client.clone(), &cr("cdi.kubevirt.io", "v1beta1", "StorageProfile", "storageprofiles"));
+    let profile = wait_for("CDI's StorageProfile of the default class", Duration::from_secs(30), || async {
+        let p = profiles.get_opt(&class).await.ok()??;
+        p.data.pointer("/status/claimPropertySets/0/accessModes").cloned()
+    })
+    .await;
+    assert_eq!(profile, json!(["ReadWriteOnce"]));
+    // Every webhook of virt-api and cdi-apiserver points at 127.0.0.1 by URL, with a CA bundle.
+    for (kind, plural) in [
+        ("ValidatingWebhookConfiguration", "validatingwebhookconfigurations"),
+        ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations"),
+    ] {
+        let api: Api<DynamicObject> =
+            Api::all_with(client.clone(), &cr("admissionregistration.k8s.io", "v1", kind, plural));
+        let configs = api.list(&ListParams::default()).await.unwrap().items;
+        let names: Vec<String> = configs.iter().filter_map(|w| w.metadata.name.clone()).collect();
+        assert!(names.iter().any(|n| n.starts_with("virt-api")), "{kind}: {names:?}");
+        assert!(names.iter().any(|n| n.starts_with("cdi-api")), "{kind}: {names:?}");
+        for config in configs {
+            for hook in config.data["webhooks"].as_array().into_iter().flatten() {
+                let url = hook["clientConfig"]["url"].as_str().unwrap_or_default();
+                assert!(url.starts_with("https://127.0.0.1:"), "{}: {url}", hook["name"]);
+                assert!(hook["clientConfig"]["caBundle"].as_str().is_some_and(|b| !b.is_empty()), "{}", hook["name"]);
+            }
+        }
+    }
+    // The request-header CA comes from kube-apiserver's own flag, not a patched ConfigMap.
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client, "kube-system");
+    let auth = config_maps.get("extension-apiserver-authentication").await.unwrap();
+    let data = auth.data.unwrap_or_default();
+    assert!(data.get("requestheader-client-ca-file").is_some_and(|ca| ca.contains("BEGIN CERTIFICATE")));
+    let managers: Vec<String> =
+        auth.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
+    assert!(managers.iter().all(|m| m.starts_with("kube-apiserver")), "written by kube-apiserver alone: {managers:?}");
 }
 
 /// Creates an invalid Wukong with Strict field validation (as `kubectl create`/`apply` do) and
@@ -407,6 +472,30 @@ async fn a_private_cluster_starts_without_the_nad_crd_and_gets_it_later() {
     for object in support::render("examples/web-server-01.yaml", &ns.name) {
         support::apply_strict(&ns.client, &object).await;
     }
+
+    // KubeVirt taken out of a running cluster: its webhooks go first, so VM writes do not fail
+    // closed on a virt-api that is gone; the VM kinds stay served only while KubeVirt is there.
+    let hooks = |c: Client| async move {
+        let api: Api<DynamicObject> = Api::all_with(
+            c,
+            &ApiResource::erase::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>(&()),
+        );
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|w| w.metadata.name)
+            .collect::<Vec<_>>()
+    };
+    assert!(hooks(client.clone()).await.contains(&"virt-api-validator".to_string()));
+    private.uninstall_crds("kubevirt");
+    assert!(!private.installed_crd_sets().contains(&"kubevirt".to_string()));
+    assert!(!hooks(client.clone()).await.iter().any(|h| h.starts_with("virt-api")), "virt-api's webhooks are gone");
+    assert!(crds.get_opt("virtualmachines.kubevirt.io").await.unwrap().is_none(), "KubeVirt's CRDs are gone");
+    let status = private.local_cluster(&["status"]);
+    assert!(!status.contains("virt-api: running"), "{status}");
+    assert!(status.contains("cdi-controller: running"), "CDI stays: {status}");
     drop(ns);
 
     drop(private);

@@ -117,10 +117,21 @@ async fn create_yields_owned_nads_and_the_vm_and_a_truthful_status() {
         .collect();
     assert_eq!(networks, ["default", "mgmt", "data"]);
 
-    // No KubeVirt controller runs here: the VM is stored, not started, and status says so.
+    // virt-controller starts the VM, but no node runs it: the status says what KubeVirt says.
     let w = wait_condition(&ns, "web-server-01", "VirtualMachineReady", "False", "VirtualMachineNotRunning").await;
     let vm_ready = condition(&w, "VirtualMachineReady").unwrap();
-    assert!(vm_ready.message.contains("is stored; KubeVirt has not reported a status"), "{}", vm_ready.message);
+    let vm_status = vm.data["status"].clone();
+    let live = vms(&ns).get("web-server-01-vm").await.unwrap().data["status"].clone();
+    let printable = live["printableStatus"].as_str().unwrap_or_default().to_string();
+    assert!(!printable.is_empty(), "virt-controller reports the VM: {vm_status} / {live}");
+    assert!(
+        vm_ready.message.starts_with(&format!(
+            "VirtualMachine {}/web-server-01-vm is stored; KubeVirt reports it {printable}",
+            ns.name
+        )),
+        "{} (KubeVirt: {live})",
+        vm_ready.message
+    );
     let ready = condition(&w, "Ready").unwrap();
     assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "VirtualMachineNotRunning"));
     let status = w.status.as_ref().unwrap();
@@ -321,7 +332,11 @@ async fn a_nad_in_another_namespace_needs_the_allow_list() {
 #[tokio::test]
 async fn without_multus_and_kubevirt_then_with_them_without_a_restart() {
     // A control plane of this test alone: the optional CRDs come and go.
-    let c = support::private_cluster("no-optional-kinds", &["--without", "nad", "--without", "kubevirt"]).await;
+    let c = support::private_cluster(
+        "no-optional-kinds",
+        &["--without", "nad", "--without", "kubevirt", "--without", "cdi"],
+    )
+    .await;
     let (ns, controller) = start_in_namespace(&c, "kinds", &[]).await;
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
 
@@ -373,8 +388,12 @@ async fn a_foreign_vm_with_the_generated_name_is_never_overwritten() {
     let before = support::create(&ns.client, &foreign, true).await.unwrap();
     apply(&ns.client, &wukong("examples/web-server-01.yaml", &ns.name)).await;
     wait_condition(&ns, "web-server-01", "VirtualMachineReady", "False", "VirtualMachineConflict").await;
+    // virt-controller writes its status; wukong never writes it at all.
     let after = vms(&ns).get("web-server-01-vm").await.unwrap();
-    assert_eq!(after.resource_version(), before["metadata"]["resourceVersion"].as_str().map(str::to_string));
+    assert_eq!(after.data["spec"], before["spec"], "the foreign VM's spec is untouched");
+    let managers: Vec<String> =
+        after.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
+    assert!(!managers.iter().any(|m| m == "wukong"), "wukong manages no field of a foreign VM: {managers:?}");
     controller.stop().await;
 }
 

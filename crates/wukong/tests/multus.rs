@@ -1,8 +1,8 @@
 //! Multus end to end: the REAL Multus thin plugin (v4.2.3, built from Go modules by
 //! `hack/local-cluster`) reads the NADs that the running `wukong controller` generated from the
-//! real API server, for a Pod carrying exactly the launcher-pod networks annotation that our
-//! renderer computes in KubeVirt's form, and wires the pod network namespace through the real
-//! bridge plugin (Debian's containernetworking-plugins).
+//! real API server, for the virt-launcher Pod that KubeVirt's real virt-controller made of the
+//! controller's VM (its networks annotation is the one our renderer predicts), and wires the pod
+//! network namespace through the real bridge plugin (Debian's containernetworking-plugins).
 //!
 //! Topology (shared/reference/real-test-infra.md C.6, D): the API server listens on
 //! 127.0.0.1:<port> in the root network namespace. Multus runs inside the test's "node" netns,
@@ -491,8 +491,20 @@ async fn multus_reads_the_controllers_nads_and_wires_the_pod_as_kubevirt_would()
             .unwrap_or_else(|| panic!("status.networks has no {network}: {status_networks:?}"));
         assert_eq!(st.nad_name.as_deref(), Some(format!("{}/{nad}", ns.name).as_str()), "{st:?}");
     }
-    let pod = create_pod(&ns, "virt-launcher-mx-vm", &annotation).await;
-    mark("pod created", &mut timings);
+    // The launcher pod virt-controller made of the controller's VM, with the annotation it wrote.
+    support::kubevirt::require(c, false);
+    let launcher = support::kubevirt::launcher_pod(&ns.client, &ns.name, "mx-vm").await;
+    assert_eq!(
+        support::kubevirt::networks_annotation(&launcher).as_deref(),
+        Some(annotation.as_str()),
+        "virt-controller wrote the annotation wukong render predicts"
+    );
+    let pod = PodRef {
+        namespace: ns.name.clone(),
+        name: launcher.metadata.name.clone().expect("a pod has a name"),
+        uid: launcher.metadata.uid.clone().expect("a stored pod has a uid"),
+    };
+    mark("launcher pod made by virt-controller", &mut timings);
 
     // 3. Multus ADD inside the node netns, as the runtime of the pod's sandbox.
     let node = Node::new(c);
@@ -635,6 +647,9 @@ async fn multus_reads_the_controllers_nads_and_wires_the_pod_as_kubevirt_would()
     );
 }
 
+// virt-controller makes no launcher pod for a VM whose NAD is missing (it reports
+// `failed to locate network attachment definition`, see kubevirt.rs), so this pod is written by
+// the test, in the launcher pod's form, to see what Multus itself does with such a pod.
 #[tokio::test]
 async fn multus_refuses_a_pod_naming_a_missing_nad_and_a_wrong_pod_uid() {
     let root_before = root_links();

@@ -1,15 +1,17 @@
-//! A complete VM on the real control plane: disks and cloud-init accepted by KubeVirt's schema,
-//! SSH keys from a Secret (missing, then present, then changed), and what KubeVirt reports
-//! (written here as KubeVirt and CDI would) showing up in the Wukong's status.
+//! A complete VM on the real control plane: disks and cloud-init admitted by KubeVirt, SSH keys
+//! from a Secret (missing, then present, then changed), and what KubeVirt's and CDI's real
+//! controllers report (with stand-ins, named so, for what needs storage, a node and a guest)
+//! showing up in the Wukong's status.
 
 mod support;
 
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use support::controller::start_in_namespace;
+use support::kubevirt as kv;
 use support::{TestNamespace, cluster, wait_for};
 use wukong_api::Wukong;
 
@@ -101,70 +103,61 @@ async fn ssh_keys_come_from_their_secret_into_cloud_init_and_follow_it() {
 #[tokio::test]
 async fn what_kubevirt_and_cdi_report_shows_up_in_the_wukong_status() {
     let c = cluster();
+    kv::require(c, true);
     let (ns, controller) = start_in_namespace(c, "vmistatus", &[]).await;
+    kv::ensure_storage_class(&ns.client, "fast-ssd").await;
     ssh_secret(&ns, &[("admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK1 admin@example")]).await;
     support::apply_strict(&ns.client, &full_vm(&ns.name)).await;
     let vm = wait_for("the VM", WAIT, || async { vms(&ns).get_opt("db-01-vm").await.ok()? }).await;
     let interfaces = vm.data["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"].as_array().unwrap().clone();
     let mac_of =
         |name: &str| interfaces.iter().find(|i| i["name"] == name).unwrap()["macAddress"].as_str().unwrap().to_string();
-
-    // As KubeVirt would: the VM's status, and a running instance with its interfaces (as the
-    // guest agent reports them: IPs with or without prefix, upper-case MACs).
-    vms(&ns)
-        .patch_status(
-            "db-01-vm",
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": { "printableStatus": "Running", "ready": true, "created": true } })),
-        )
-        .await
-        .unwrap();
-    let vmi = json!({
-        "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
-        "metadata": { "name": "db-01-vm", "namespace": ns.name, "labels": { "vm.novasphere.dev/wukong": "db-01" } },
-        "spec": { "domain": { "devices": {} } },
-        "status": {
-            "phase": "Running",
-            "nodeName": "node-a",
-            "interfaces": [
-                { "name": "default", "ipAddress": "10.244.1.7", "mac": mac_of("default"), "interfaceName": "enp1s0" },
-                { "name": "mgmt", "ipAddresses": ["192.168.100.20/24"], "mac": mac_of("mgmt").to_uppercase(), "interfaceName": "enp2s0" },
-                { "name": "storage", "ipAddress": "2001:db8:200::20", "mac": mac_of("storage"), "interfaceName": "enp3s0" }
-            ]
-        }
-    });
-    support::create(&ns.client, &vmi, true).await.unwrap();
-    // As CDI would: the boot disk's PVC, bound, of a class that allows expansion.
-    let classes: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(ns.client.clone());
-    let class = json!({
-        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": { "name": "fast-ssd" }, "provisioner": "example.invalid/ssd", "allowVolumeExpansion": true
-    });
-    classes.patch("fast-ssd", &PatchParams::apply("test-user").force(), &Patch::Apply(&class)).await.unwrap();
-    let pvcs: Api<PersistentVolumeClaim> = ns.api();
-    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
-        "metadata": { "name": "db-01-system", "namespace": ns.name },
-        "spec": { "accessModes": ["ReadWriteOnce"], "storageClassName": "fast-ssd",
-                  "volumeName": format!("pv-{}-system", ns.name),
-                  "resources": { "requests": { "storage": "30Gi" } } }
-    }))
-    .unwrap();
-    pvcs.create(&PostParams::default(), &pvc).await.unwrap();
-    pvcs.patch_status(
-        "db-01-system",
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": { "phase": "Bound", "capacity": { "storage": "32Gi" } } })),
-    )
-    .await
-    .unwrap();
-
-    wait_condition(&ns, "VirtualMachineReady", "VirtualMachineRunning").await;
     let api: Api<Wukong> = ns.api();
-    let w = wait_for("the bound volume in status", WAIT, || async {
+    let volume = |w: &Wukong, disk: &str| w.status.as_ref()?.volumes.iter().find(|v| v.name == disk).cloned();
+
+    // 1. virt-controller makes the DataVolumes, CDI their PVCs; nothing binds them yet.
+    let w = wait_for("the DataVolumes' phase in status", kv::STEP, || async {
         let w = api.get_opt("db-01").await.ok()??;
-        w.status.as_ref()?.volumes.iter().any(|v| v.bound == Some(true)).then_some(w)
+        (volume(&w, "system")?.phase.as_deref() == Some("WaitForFirstConsumer")).then_some(w)
     })
     .await;
+    let system = volume(&w, "system").unwrap();
+    assert_eq!((system.pvc_name.as_deref(), system.bound), (Some("db-01-system"), Some(false)));
+
+    // 2. STAND-INS for storage and a node: PVCs bound, the import done. CDI reports Succeeded.
+    kv::import_data_volumes(&ns.client, &ns.name, &["db-01-system", "db-01-data"]).await;
+    let w = wait_for("the imported disks in status", kv::STEP, || async {
+        let w = api.get_opt("db-01").await.ok()??;
+        let done =
+            |d: &str| volume(&w, d).is_some_and(|v| v.phase.as_deref() == Some("Succeeded") && v.bound == Some(true));
+        (done("system") && done("data")).then_some(w)
+    })
+    .await;
+    let (overhead, math) = kv::filesystem_overhead(c).await;
+    let thirty_gi = wukong_render::disks::cdi_request(30 << 30, overhead, false, math).to_string();
+    assert_eq!(volume(&w, "system").unwrap().size, Some(thirty_gi.clone()), "the bound PVC's capacity");
+
+    // 3. virt-controller makes the launcher pod. STAND-IN for the scheduler and the kubelet: it
+    //    runs on node-a; virt-controller moves the VMI to Scheduled there by itself.
+    let pod = kv::launcher_pod(&ns.client, &ns.name, "db-01-vm").await;
+    kv::schedule_and_run(&ns.client, &pod, "node-a").await;
+    let w = wait_for("the node in status", kv::STEP, || async {
+        let w = api.get_opt("db-01").await.ok()??;
+        (w.status.as_ref()?.node_name.as_deref() == Some("node-a")).then_some(w)
+    })
+    .await;
+    assert_eq!(w.status.as_ref().unwrap().phase, Some(wukong_api::Phase::Creating), "Scheduled is not Running yet");
+
+    // 4. STAND-IN for virt-handler and the guest agent (a booted guest): the VMI runs, with the
+    //    guest's interfaces (IPs with or without prefix, upper-case MACs, as they report them).
+    //    virt-controller then reports the VM ready itself.
+    kv::report_guest_running(c, &ns.name, "db-01-vm", json!([
+        { "name": "default", "ipAddress": "10.244.1.7", "mac": mac_of("default"), "interfaceName": "enp1s0" },
+        { "name": "mgmt", "ipAddresses": ["192.168.100.20/24"], "mac": mac_of("mgmt").to_uppercase(), "interfaceName": "enp2s0" },
+        { "name": "storage", "ipAddress": "2001:db8:200::20", "mac": mac_of("storage"), "interfaceName": "enp3s0" }
+    ]))
+    .await;
+    let w = wait_condition(&ns, "VirtualMachineReady", "VirtualMachineRunning").await;
     let status = w.status.unwrap();
     assert_eq!(status.phase, Some(wukong_api::Phase::Running));
     assert_eq!(status.node_name.as_deref(), Some("node-a"));
@@ -174,24 +167,21 @@ async fn what_kubevirt_and_cdi_report_shows_up_in_the_wukong_status() {
     assert_eq!(net("mgmt").interface.as_deref(), Some("enp2s0"));
     assert_eq!(net("storage").ip_address.as_deref(), Some("2001:db8:200::20"));
     assert_eq!(net("default").ip_address.as_deref(), Some("10.244.1.7"));
-    let system = status.volumes.iter().find(|v| v.name == "system").unwrap();
-    assert_eq!(
-        (system.pvc_name.as_deref(), system.bound, system.size.as_deref()),
-        (Some("db-01-system"), Some(true), Some("32Gi"))
-    );
-    let data = status.volumes.iter().find(|v| v.name == "data").unwrap();
-    assert_eq!(data.bound, Some(false), "no PVC yet for the data disk");
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Reconciled"));
 
-    // The boot disk grows: the PVC is asked for the new size (CDI sized it only once).
+    // 5. The boot disk grows by 1Gi, less than CDI's filesystem overhead: the PVC is asked for
+    //    what CDI would request for a new 31Gi disk (CDI sized it only once, and refuses any
+    //    change of the DataVolume).
     let mut grown = full_vm(&ns.name);
-    grown["spec"]["disks"][0]["size"] = json!("40Gi");
+    grown["spec"]["disks"][0]["size"] = json!("31Gi");
     support::apply_strict(&ns.client, &grown).await;
-    wait_for("the PVC to request 40Gi", WAIT, || async {
+    let thirty_one_gi = wukong_render::disks::cdi_request(31 << 30, overhead, false, math).to_string();
+    let pvcs: Api<PersistentVolumeClaim> = ns.api();
+    wait_for(&format!("the PVC to request {thirty_one_gi} (31Gi as CDI sizes it)"), WAIT, || async {
         let pvc = pvcs.get("db-01-system").await.ok()?;
         let storage = pvc.spec?.resources?.requests?.get("storage")?.0.clone();
-        (storage == "40Gi").then_some(())
+        (storage == thirty_one_gi).then_some(())
     })
     .await;
     controller.stop().await;

@@ -24,7 +24,7 @@ fn seed() -> Validated {
 }
 
 fn all_kinds() -> Kinds {
-    Kinds { nad: true, vm: true, vmi: true }
+    Kinds { nad: true, vm: true, vmi: true, data_volume: true, kubevirt_config: true }
 }
 
 fn facts(valid: &Validated) -> Facts {
@@ -37,6 +37,7 @@ fn facts(valid: &Validated) -> Facts {
         vm: Presence::Absent,
         ssh_keys: SshKeys::NotNamed,
         cloud_init_secret: Presence::Absent,
+        kubevirt: None,
     }
 }
 
@@ -356,4 +357,66 @@ fn a_foreign_secret_with_the_cloud_init_name_holds_the_vm() {
     assert!(held(&d).message.contains("prod/web-cloudinit exists and is not controlled by this Wukong"));
     assert_eq!(d.apply_secret, None, "never overwritten");
     assert_eq!(nad_names(&d), ["web-mgmt-nad", "web-data-nad"], "the networks are still reconciled");
+}
+
+fn kubevirt_registering(plugins: &[&str]) -> Option<KubeVirtCapabilities> {
+    Some(KubeVirtCapabilities {
+        source: "kubevirt/kubevirt".into(),
+        version: Some("v1.8.4".into()),
+        binding_plugins: plugins.iter().map(|p| p.to_string()).collect(),
+        feature_gates: BTreeSet::new(),
+    })
+}
+
+fn with_macvlan() -> Validated {
+    valid(json!([
+        { "name": "mgmt", "type": "bridge" },
+        { "name": "uplink", "type": "macvlan", "master": "eth1" }
+    ]))
+}
+
+#[test]
+fn a_macvlan_network_without_kubevirts_macvtap_binding_holds_the_vm_and_says_what_to_register() {
+    let v = with_macvlan();
+    let mut f = facts(&v);
+    f.kubevirt = kubevirt_registering(&["passt"]);
+    let d = decide(&v, &f, &Policy::default());
+    let verdict = held(&d);
+    assert_eq!(verdict.reason, Reason::BindingNotRegistered);
+    assert!(
+        verdict.message.contains("network uplink needs KubeVirt's network binding plugin macvtap, which KubeVirt CR kubevirt/kubevirt does not register (spec.configuration.network.binding.macvtap)"),
+        "{}",
+        verdict.message
+    );
+    // The NADs are still reconciled, and no cloud-init Secret is written for a held VM.
+    assert_eq!(nad_names(&d), ["web-mgmt-nad", "web-uplink-nad"]);
+    assert!(d.networks.ready);
+}
+
+#[test]
+fn a_registered_binding_or_an_unknown_kubevirt_lets_the_vm_through() {
+    let v = with_macvlan();
+    let mut f = facts(&v);
+    f.kubevirt = kubevirt_registering(&["macvtap"]);
+    assert_eq!(vm_networks(&decide(&v, &f, &Policy::default())), ["default", "mgmt", "uplink"]);
+    // No KubeVirt CR could be read: nothing to hold the VM for (KubeVirt's status will tell).
+    f.kubevirt = None;
+    assert_eq!(vm_networks(&decide(&v, &f, &Policy::default())), ["default", "mgmt", "uplink"]);
+}
+
+#[test]
+fn networks_without_a_binding_plugin_need_no_registration() {
+    let v = seed();
+    let mut f = facts(&v);
+    f.kubevirt = kubevirt_registering(&[]);
+    assert_eq!(vm_networks(&decide(&v, &f, &Policy::default())), ["default", "mgmt", "data"]);
+}
+
+#[test]
+fn without_multus_a_macvlan_network_falls_back_and_needs_no_binding() {
+    let v = with_macvlan();
+    let mut f = facts(&v);
+    f.kinds.nad = false;
+    f.kubevirt = kubevirt_registering(&[]);
+    assert_eq!(vm_networks(&decide(&v, &f, &Policy::default())), ["default"]);
 }

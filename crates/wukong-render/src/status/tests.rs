@@ -1,7 +1,7 @@
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 use wukong_api::VolumeStatus;
-use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
+use wukong_api::kubevirt::{KubeVirtCondition, VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
 
 use super::*;
 use crate::decide::{Facts, Kinds, Policy, Presence, decide, wanted_nads};
@@ -36,7 +36,7 @@ fn decision(v: &Validated, kinds: Kinds) -> Decision {
 }
 
 fn all() -> Kinds {
-    Kinds { nad: true, vm: true, vmi: true }
+    Kinds { nad: true, vm: true, vmi: true, ..Kinds::default() }
 }
 
 fn cond<'a>(s: &'a WukongStatus, type_: &str) -> &'a Condition {
@@ -79,8 +79,12 @@ fn a_real_transition_moves_only_that_conditions_time() {
     let v = wukong(None);
     let first = compute(&v, &decision(&v, all()), &Observed { vm_stored: true, ..Observed::default() }, &at(0));
     let v = wukong(Some(&first));
-    let vm_status =
-        VirtualMachineStatus { printable_status: Some("Running".into()), ready: Some(true), created: Some(true) };
+    let vm_status = VirtualMachineStatus {
+        printable_status: Some("Running".into()),
+        ready: Some(true),
+        created: Some(true),
+        ..Default::default()
+    };
     let vmi = VirtualMachineInstanceStatus {
         phase: Some("Running".into()),
         node_name: Some("node-a".into()),
@@ -94,6 +98,7 @@ fn a_real_transition_moves_only_that_conditions_time() {
                 ..Default::default()
             },
         ],
+        ..Default::default()
     };
     let observed = Observed { vm_stored: true, vm: Some(&vm_status), vmi: Some(&vmi), ..Observed::default() };
     let second = compute(&v, &decision(&v, all()), &observed, &at(60));
@@ -119,7 +124,7 @@ fn multus_absent_gives_one_warning_event() {
     let v = wukong(None);
     let s = compute(
         &v,
-        &decision(&v, Kinds { nad: false, vm: true, vmi: true }),
+        &decision(&v, Kinds { nad: false, vm: true, vmi: true, ..Kinds::default() }),
         &Observed { vm_stored: true, ..Observed::default() },
         &at(0),
     );
@@ -134,7 +139,12 @@ fn multus_absent_gives_one_warning_event() {
 #[test]
 fn a_held_vm_is_pending() {
     let v = wukong(None);
-    let s = compute(&v, &decision(&v, Kinds { nad: true, vm: false, vmi: false }), &Observed::default(), &at(0));
+    let s = compute(
+        &v,
+        &decision(&v, Kinds { nad: true, vm: false, vmi: false, ..Kinds::default() }),
+        &Observed::default(),
+        &at(0),
+    );
     assert_eq!(s.phase, Some(Phase::Pending));
     assert_eq!(s.vm_name, None);
     assert_eq!(cond(&s, "VirtualMachineReady").reason, "KubeVirtNotInstalled");
@@ -207,28 +217,137 @@ fn volumes_list_the_disks_backed_by_data_volumes_with_their_pvc() {
     }))
     .unwrap();
     let observed_volumes = [
-        VolumeObservation { name: "web-system".into(), bound: true, size: Some("32Gi".into()) },
-        VolumeObservation { name: "web-data".into(), bound: false, size: None },
-        VolumeObservation { name: "other-logs".into(), bound: true, size: Some("1Gi".into()) },
+        VolumeObservation {
+            name: "web-system".into(),
+            bound: true,
+            size: Some("32Gi".into()),
+            phase: Some("Succeeded".into()),
+            progress: Some("100.0%".into()),
+        },
+        VolumeObservation {
+            name: "web-data".into(),
+            phase: Some("WaitForFirstConsumer".into()),
+            progress: Some("N/A".into()),
+            ..Default::default()
+        },
+        VolumeObservation { name: "other-logs".into(), bound: true, size: Some("1Gi".into()), ..Default::default() },
     ];
     let observed = Observed { vm_stored: true, volumes: &observed_volumes, ..Observed::default() };
     let s = compute(&v, &decision(&v, all()), &observed, &at(0));
-    let volume = |name: &str, pvc: &str, bound: bool, size: &str| VolumeStatus {
-        name: name.into(),
-        pvc_name: Some(pvc.into()),
-        bound: Some(bound),
-        size: Some(size.into()),
-    };
+    let volume =
+        |name: &str, pvc: &str, bound: bool, size: &str, phase: Option<&str>, progress: Option<&str>| VolumeStatus {
+            name: name.into(),
+            pvc_name: Some(pvc.into()),
+            bound: Some(bound),
+            size: Some(size.into()),
+            phase: phase.map(Into::into),
+            progress: progress.map(Into::into),
+        };
     assert_eq!(
         s.volumes,
         vec![
-            volume("system", "web-system", true, "32Gi"),
-            volume("data", "web-data", false, "100Gi"),
-            volume("logs", "web-logs", false, "10Gi"),
+            volume("system", "web-system", true, "32Gi", Some("Succeeded"), Some("100.0%")),
+            volume("data", "web-data", false, "100Gi", Some("WaitForFirstConsumer"), None),
+            volume("logs", "web-logs", false, "10Gi", None, None),
         ],
-        "the containerDisk is not listed; a missing or unreported PVC shows the requested size, unbound"
+        "the containerDisk is not listed; a missing or unreported PVC shows the requested size, unbound; CDI's phase and progress as reported (N/A is none)"
     );
     // No DataVolume, no volumes.
     let s = compute(&wukong(None), &decision(&wukong(None), all()), &observed, &at(0));
     assert!(s.volumes.is_empty());
+}
+
+fn kv_condition(type_: &str, status: &str, reason: &str, message: &str) -> KubeVirtCondition {
+    KubeVirtCondition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+    }
+}
+
+#[test]
+fn what_kubevirt_cannot_do_is_reported_in_its_own_words() {
+    // As virt-controller v1.8.4 reports a VM whose launcher pod it cannot render.
+    let v = wukong(None);
+    let vm = VirtualMachineStatus {
+        printable_status: Some("Starting".into()),
+        created: Some(true),
+        conditions: vec![
+            kv_condition("Ready", "False", "PodNotExists", "virt-launcher pod has not yet been scheduled"),
+            kv_condition(
+                "Synchronized",
+                "False",
+                "FailedCreate",
+                "failed to render launch manifest: couldn't find configuration for network binding: macvtap",
+            ),
+        ],
+        ..Default::default()
+    };
+    let observed = Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() };
+    let s = compute(&v, &decision(&v, all()), &observed, &at(0));
+    let c = cond(&s, "VirtualMachineReady");
+    assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "VirtualMachineFailure"));
+    assert_eq!(
+        c.message,
+        "KubeVirt cannot run VirtualMachine prod/web-vm: FailedCreate: failed to render launch manifest: couldn't find configuration for network binding: macvtap"
+    );
+    assert_eq!(cond(&s, "Ready").reason, "VirtualMachineFailure");
+    assert_eq!(s.phase, Some(Phase::Creating));
+    let events = transitions(None, &s);
+    assert!(events.iter().any(|t| t.reason == "VirtualMachineFailure" && t.warning), "{events:?}");
+}
+
+#[test]
+fn a_failing_instance_or_an_error_status_is_a_failure_too() {
+    let v = wukong(None);
+    let vm = VirtualMachineStatus { printable_status: Some("Starting".into()), ..Default::default() };
+    let vmi = VirtualMachineInstanceStatus {
+        phase: Some("Pending".into()),
+        conditions: vec![kv_condition("Synchronized", "False", "FailedCreate", "failed to render launch manifest: x")],
+        ..Default::default()
+    };
+    let s = compute(
+        &v,
+        &decision(&v, all()),
+        &Observed { vm_stored: true, vm: Some(&vm), vmi: Some(&vmi), volumes: &[] },
+        &at(0),
+    );
+    assert_eq!(
+        cond(&s, "VirtualMachineReady").message,
+        "KubeVirt cannot run VirtualMachine prod/web-vm: FailedCreate: failed to render launch manifest: x"
+    );
+
+    let vm = VirtualMachineStatus {
+        printable_status: Some("ErrorUnschedulable".into()),
+        conditions: vec![kv_condition("Ready", "False", "Unschedulable", "0/3 nodes are available")],
+        ..Default::default()
+    };
+    let s =
+        compute(&v, &decision(&v, all()), &Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() }, &at(0));
+    assert_eq!(
+        cond(&s, "VirtualMachineReady").message,
+        "KubeVirt cannot run VirtualMachine prod/web-vm: ErrorUnschedulable (Unschedulable: 0/3 nodes are available)"
+    );
+}
+
+#[test]
+fn a_vm_on_its_way_says_what_kubevirt_waits_for() {
+    let v = wukong(None);
+    let vm = VirtualMachineStatus {
+        printable_status: Some("Starting".into()),
+        conditions: vec![
+            kv_condition("Ready", "False", "PodNotExists", "virt-launcher pod has not yet been scheduled"),
+            kv_condition("Synchronized", "True", "", ""),
+        ],
+        ..Default::default()
+    };
+    let s =
+        compute(&v, &decision(&v, all()), &Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() }, &at(0));
+    let c = cond(&s, "VirtualMachineReady");
+    assert_eq!(c.reason, "VirtualMachineNotRunning");
+    assert_eq!(
+        c.message,
+        "VirtualMachine prod/web-vm is stored; KubeVirt reports it Starting (PodNotExists: virt-launcher pod has not yet been scheduled)"
+    );
 }

@@ -1,4 +1,5 @@
-//! Which optional kinds (Multus NAD, KubeVirt VM and VMI) the API server serves.
+//! Which optional kinds (Multus NAD, KubeVirt VM, VMI and CR, CDI DataVolume) the API server
+//! serves.
 //!
 //! A kind that is absent is not watched: a failing watch would stall every trigger of the
 //! controller behind one shared backoff.
@@ -12,6 +13,8 @@ pub async fn discover(client: &Client) -> Result<Kinds, kube::Error> {
         nad: serves(client, "k8s.cni.cncf.io/v1", "network-attachment-definitions").await?,
         vm: serves(client, "kubevirt.io/v1", "virtualmachines").await?,
         vmi: serves(client, "kubevirt.io/v1", "virtualmachineinstances").await?,
+        data_volume: serves(client, "cdi.kubevirt.io/v1beta1", "datavolumes").await?,
+        kubevirt_config: serves(client, "kubevirt.io/v1", "kubevirts").await?,
     })
 }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
-use kube::api::{Api, PartialObjectMeta};
+use kube::api::{Api, DynamicObject, PartialObjectMeta};
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -315,6 +315,34 @@ fn controller(
         cfg.clone(),
         move |pvc| wukongs_of_pvc(&pvc_store, &pvc),
     );
+    if kinds.data_volume {
+        // A DataVolume's phase is shown in status.volumes; it is named like its PVC.
+        let resource = observe::data_volume_resource();
+        let api = match args.namespace.as_deref() {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(client.clone(), ns, &resource),
+            None => Api::<DynamicObject>::all_with(client.clone(), &resource),
+        };
+        let dv_store = store.clone();
+        controller = controller.watches_with(api, resource, cfg.clone(), move |dv| {
+            let (Some(namespace), name) = (dv.namespace(), dv.name_any()) else { return Vec::new() };
+            wukongs_of_volume(&dv_store, &namespace, &name)
+        });
+    }
+    if kinds.kubevirt_config {
+        // The KubeVirt CR says which binding plugins exist: Wukongs with a network that needs
+        // one (macvlan) are reconsidered when it changes.
+        let resource = observe::kubevirt_resource();
+        let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
+        let cr_store = store.clone();
+        controller = controller.watches_with(api, resource, cfg.clone(), move |_| {
+            cr_store
+                .state()
+                .iter()
+                .filter(|w| w.spec.networks.iter().any(|n| n.type_ == Some(wukong_api::NetworkType::Macvlan)))
+                .map(|w| ObjectRef::from_obj(w.as_ref()))
+                .collect::<Vec<_>>()
+        });
+    }
     if kinds.vmi {
         let api = scoped::<PartialObjectMeta<VirtualMachineInstance>>(client, args.namespace.as_deref());
         controller = controller.watches(api, cfg, |vmi| {
@@ -388,8 +416,13 @@ fn wukongs_of_secret(store: &Store<Wukong>, secret: &PartialObjectMeta<Secret>) 
 /// Wukongs with a DataVolume disk whose PVC this is.
 fn wukongs_of_pvc(store: &Store<Wukong>, pvc: &PartialObjectMeta<PersistentVolumeClaim>) -> Vec<ObjectRef<Wukong>> {
     let (Some(namespace), name) = (pvc.namespace(), pvc.name_any()) else { return Vec::new() };
-    wukongs_in(store, &namespace, |w| {
-        wukong_render::disks::plan(w).iter().any(|d| d.data_volume(&w.name_any()).as_deref() == Some(name.as_str()))
+    wukongs_of_volume(store, &namespace, &name)
+}
+
+/// Wukongs with a disk whose DataVolume (and PVC) has this name.
+fn wukongs_of_volume(store: &Store<Wukong>, namespace: &str, name: &str) -> Vec<ObjectRef<Wukong>> {
+    wukongs_in(store, namespace, |w| {
+        wukong_render::disks::plan(w).iter().any(|d| d.data_volume(&w.name_any()).as_deref() == Some(name))
     })
 }
 

@@ -10,7 +10,9 @@ use serde_json::Value;
 use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
 use wukong_api::nad::NetworkAttachmentDefinition;
 use wukong_api::{Wukong, labels};
+use wukong_render::capabilities::KubeVirtCapabilities;
 use wukong_render::decide::{Facts, Presence, SshKeys, wanted_nads, wanted_ssh_key_secret};
+use wukong_render::disks::{FilesystemOverhead, OverheadMath, PvcObservation};
 use wukong_render::status::VolumeObservation;
 use wukong_render::{Validated, cloudinit, disks, names};
 
@@ -44,6 +46,39 @@ pub fn vmi_resource() -> ApiResource {
 
 pub fn secret_resource() -> ApiResource {
     ApiResource::erase::<Secret>(&())
+}
+
+/// CDI's DataVolume (`cdi.kubevirt.io/v1beta1`), read as JSON: only its status is used.
+pub fn data_volume_resource() -> ApiResource {
+    ApiResource {
+        group: "cdi.kubevirt.io".into(),
+        version: "v1beta1".into(),
+        api_version: "cdi.kubevirt.io/v1beta1".into(),
+        kind: "DataVolume".into(),
+        plural: "datavolumes".into(),
+    }
+}
+
+/// The KubeVirt CR (`kubevirt.io/v1` `KubeVirt`), read as JSON.
+pub fn kubevirt_resource() -> ApiResource {
+    ApiResource {
+        group: "kubevirt.io".into(),
+        version: "v1".into(),
+        api_version: "kubevirt.io/v1".into(),
+        kind: "KubeVirt".into(),
+        plural: "kubevirts".into(),
+    }
+}
+
+/// A cluster-scoped kind of CDI's (`cdi.kubevirt.io/v1beta1`).
+fn cdi_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: "cdi.kubevirt.io".into(),
+        version: "v1beta1".into(),
+        api_version: "cdi.kubevirt.io/v1beta1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
 }
 
 pub fn dynamic(ctx: &Context, namespace: &str, resource: &ApiResource) -> Api<DynamicObject> {
@@ -120,41 +155,82 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         Presence::Ours => live.as_ref().map(to_json).transpose()?,
         _ => None,
     };
+    facts.kubevirt = kubevirt_capabilities(ctx).await?;
     Ok(Observation { facts, nads, vm, owned_uids, cloud_init_secret })
 }
 
-/// The PVCs behind the disks' DataVolumes (CDI names a DataVolume's PVC like the DataVolume).
-pub async fn pvcs(ctx: &Context, wukong: &Wukong) -> Result<Vec<PersistentVolumeClaim>> {
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
-    let mut out = Vec::new();
-    for name in disks::plan(wukong).iter().filter_map(|d| d.data_volume(names::name_of(wukong))) {
-        out.extend(api.get_opt(&name).await?);
+/// What the cluster's KubeVirt can do, from its KubeVirt CR (None: no CR kind, or no CR).
+async fn kubevirt_capabilities(ctx: &Context) -> Result<Option<KubeVirtCapabilities>> {
+    if !ctx.kinds.kubevirt_config {
+        return Ok(None);
     }
-    Ok(out)
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &kubevirt_resource());
+    let crs = api.list(&ListParams::default()).await?.items.iter().map(to_json).collect::<Result<Vec<_>>>()?;
+    Ok(KubeVirtCapabilities::governing(&crs))
 }
 
-/// What status needs of each PVC.
-pub fn volume_observations(pvcs: &[PersistentVolumeClaim]) -> Vec<VolumeObservation> {
-    pvcs.iter()
-        .map(|pvc| {
-            let status = pvc.status.clone().unwrap_or_default();
-            VolumeObservation {
-                name: pvc.name_any(),
-                bound: status.phase.as_deref() == Some("Bound"),
-                size: status.capacity.and_then(|c| c.get("storage").map(|q| q.0.clone())),
-            }
-        })
-        .collect()
+/// The disks' volumes: the DataVolumes and the PVCs CDI made for them (named like the
+/// DataVolume), and CDI's filesystem overhead.
+pub struct Volumes {
+    pub pvcs: Vec<PvcObservation>,
+    pub observations: Vec<VolumeObservation>,
+    /// None when CDI is not installed or its config not made yet.
+    pub overhead: Option<FilesystemOverhead>,
 }
 
-/// The storage each PVC requests now, by name (what a disk size increase is compared with).
-pub fn requested_sizes(pvcs: &[PersistentVolumeClaim]) -> BTreeMap<String, String> {
-    pvcs.iter()
-        .filter_map(|pvc| {
-            let storage = pvc.spec.as_ref()?.resources.as_ref()?.requests.as_ref()?.get("storage")?;
-            Some((pvc.name_any(), storage.0.clone()))
-        })
-        .collect()
+pub async fn volumes(ctx: &Context, wukong: &Wukong) -> Result<Volumes> {
+    let namespace = names::namespace_of(wukong);
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+    let data_volumes = dynamic(ctx, namespace, &data_volume_resource());
+    let (mut pvcs, mut observations) = (Vec::new(), Vec::new());
+    for name in disks::plan(wukong).iter().filter_map(|d| d.data_volume(names::name_of(wukong))) {
+        let pvc = claims.get_opt(&name).await?;
+        let dv = if ctx.kinds.data_volume { data_volumes.get_opt(&name).await? } else { None };
+        if pvc.is_none() && dv.is_none() {
+            continue;
+        }
+        let pvc_status = pvc.as_ref().and_then(|p| p.status.clone()).unwrap_or_default();
+        let dv_status = |field: &str| {
+            dv.as_ref().and_then(|d| d.data.pointer(&format!("/status/{field}"))?.as_str().map(str::to_string))
+        };
+        observations.push(VolumeObservation {
+            name: name.clone(),
+            bound: pvc_status.phase.as_deref() == Some("Bound"),
+            size: pvc_status.capacity.and_then(|c| c.get("storage").map(|q| q.0.clone())),
+            phase: dv_status("phase"),
+            progress: dv_status("progress"),
+        });
+        if let Some(spec) = pvc.and_then(|p| p.spec) {
+            let requested = spec.resources.and_then(|r| r.requests).and_then(|r| r.get("storage").map(|q| q.0.clone()));
+            pvcs.extend(requested.map(|requested| PvcObservation {
+                name,
+                requested,
+                block: spec.volume_mode.as_deref() == Some("Block"),
+                storage_class: spec.storage_class_name,
+            }));
+        }
+    }
+    let overhead = if ctx.kinds.data_volume && !pvcs.is_empty() { filesystem_overhead(ctx).await? } else { None };
+    Ok(Volumes { pvcs, observations, overhead })
+}
+
+/// CDI's filesystem overhead, from its CDIConfig `config` (made by cdi-controller), and how its
+/// version adds it (from the CDI CR, as cdi-operator reports it).
+async fn filesystem_overhead(ctx: &Context) -> Result<Option<FilesystemOverhead>> {
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &cdi_resource("CDIConfig", "cdiconfigs"));
+    let Some(config) = api.get_opt("config").await? else { return Ok(None) };
+    let crs: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &cdi_resource("CDI", "cdis"));
+    let version = crs.list(&ListParams::default()).await?.items.into_iter().find_map(|cr| {
+        cr.data.pointer("/status/observedVersion").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string)
+    });
+    let Some(overhead) = config.data.pointer("/status/filesystemOverhead") else { return Ok(None) };
+    let global = overhead.get("global").and_then(Value::as_str).unwrap_or("0").to_string();
+    let storage_class = overhead
+        .get("storageClass")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    Ok(Some(FilesystemOverhead { global, storage_class, math: OverheadMath::of_cdi_version(version.as_deref()) }))
 }
 
 pub fn to_json<T: serde::Serialize>(object: &T) -> Result<Value> {

@@ -90,16 +90,16 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     }
 
     // A grown disk: CDI sizes a DataVolume's PVC once, so the PVC itself is asked for more.
-    let pvcs = observe::pvcs(ctx, wukong).await?;
-    for grow in disks::expansions(wukong, &observe::requested_sizes(&pvcs)) {
+    let volumes = observe::volumes(ctx, wukong).await?;
+    for grow in disks::expansions(wukong, &volumes.pvcs, volumes.overhead.as_ref()) {
         apply::expand(&ctx.client, namespace, &grow.pvc, &grow.size).await?;
         info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
     }
 
     let vm_status = parse(vm_now.as_ref().and_then(status_field), "a VirtualMachine status")?;
     let vmi_status = vmi_status(ctx, wukong).await?;
-    let volumes = observe::volume_observations(&pvcs);
-    let observed = Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &volumes };
+    let observed =
+        Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &volumes.observations };
     write_status(ctx, wukong, status::compute(&valid, &decision, &observed, &now)).await?;
     Ok(Action::requeue(ctx.requeue))
 }

@@ -1,8 +1,10 @@
 //! Test support shared by every integration test that needs a real control plane.
 //!
 //! [`cluster()`] is the control plane of the test run: real etcd, kube-apiserver and
-//! kube-controller-manager started by `hack/local-cluster.sh` (see its header), with the NAD,
-//! KubeVirt VM/VMI and Wukong CRDs installed. It is reused when `WUKONG_CLUSTER_DIR` names a
+//! kube-controller-manager started by `hack/local-cluster.sh` (see its header), with the NAD and
+//! Wukong CRDs installed and the real CDI (cdi-controller, cdi-apiserver) and KubeVirt (virt-api,
+//! virt-controller) running next to it: every VM a test writes passes KubeVirt's admission
+//! webhooks and is turned into a VMI and a launcher Pod by virt-controller. It is reused when `WUKONG_CLUSTER_DIR` names a
 //! running one (as `make test` does), else started once in `<repo>/target/test-cluster` and left
 //! running for the next run (`hack/local-cluster.sh down` with that directory stops it).
 //!
@@ -15,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod controller;
+pub mod kubevirt;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -109,6 +112,12 @@ pub struct Cluster {
     pub bin_dir: PathBuf,
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
+    /// KubeVirt's release when virt-api and virt-controller run (`v1.8.4`).
+    pub kubevirt_version: Option<String>,
+    /// CDI's release when cdi-controller and cdi-apiserver run (`v1.64.0`).
+    pub cdi_version: Option<String>,
+    /// The default StorageClass, whose provisioner CDI knows (set when CDI runs).
+    pub storage_class: Option<String>,
     /// Every line of `cluster.env` as it was when this value was loaded.
     pub env: BTreeMap<String, String>,
 }
@@ -159,8 +168,14 @@ fn shared_cluster() -> Result<Cluster, String> {
 /// Runs `hack/local-cluster.sh <args>` on the state directory `dir`; stdout on success, the
 /// script's diagnostics on failure.
 pub fn run_local_cluster(dir: &Path, args: &[&str]) -> Result<String, String> {
+    run_local_cluster_with_env(dir, args, &[])
+}
+
+/// [`run_local_cluster`] with extra environment.
+pub fn run_local_cluster_with_env(dir: &Path, args: &[&str], env: &[(String, String)]) -> Result<String, String> {
     let output = Command::new(local_cluster_script())
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("WUKONG_CLUSTER_DIR", dir)
         .env("WUKONG_BIN", wukong_bin())
         .stdin(Stdio::null())
@@ -224,6 +239,9 @@ impl Cluster {
             bin_dir: get("WUKONG_CLUSTER_BIN_DIR")?.into(),
             ca_cert: get("WUKONG_CLUSTER_CA_CERT")?.into(),
             ca_key: get("WUKONG_CLUSTER_CA_KEY")?.into(),
+            kubevirt_version: get("WUKONG_CLUSTER_KUBEVIRT_VERSION"),
+            cdi_version: get("WUKONG_CLUSTER_CDI_VERSION"),
+            storage_class: get("WUKONG_CLUSTER_STORAGE_CLASS"),
             env,
         })
     }
@@ -243,7 +261,7 @@ impl Cluster {
             .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "ok")
     }
 
-    /// The CRD sets (`nad`, `kubevirt`, `wukong`) the script recorded as installed, read now.
+    /// The sets (`nad`, `wukong`, `cdi`, `kubevirt`) the script recorded as installed, read now.
     pub fn installed_crd_sets(&self) -> Vec<String> {
         read_cluster_env(&self.dir)
             .and_then(|env| env.get("WUKONG_CLUSTER_CRDS").cloned())
@@ -256,8 +274,9 @@ impl Cluster {
         run_local_cluster(&self.dir, args).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Installs a CRD set (`nad`, `kubevirt` or `wukong`) and waits until it is served
-    /// (`hack/local-cluster.sh crds --only <only>`). Blocking.
+    /// Installs a set (`nad`, `wukong`, `cdi` or `kubevirt`: for the last two, their CRDs and
+    /// their running processes) and waits until it is served (`hack/local-cluster.sh crds
+    /// --only <only>`). Blocking.
     pub fn install_crds(&self, only: &str) {
         self.local_cluster(&["crds", "--only", only]);
     }
@@ -267,8 +286,9 @@ impl Cluster {
         self.local_cluster(&["crds", "--without", set, "--only", set]);
     }
 
-    /// Installs what is missing: a CRD set that is absent, and the Wukong CRD when the installed
-    /// one differs from what this build's `wukong crd` prints.
+    /// Installs what is missing: a CRD set that is absent, CDI or KubeVirt when they do not run,
+    /// and the Wukong CRD when the installed one differs from what this build's `wukong crd`
+    /// prints.
     fn ensure_crds(self) -> Result<Cluster, String> {
         let output = self
             .kubectl()
@@ -294,8 +314,13 @@ impl Cluster {
         if !installed.contains_key(CRD_NAMES[1]) {
             missing.push("nad");
         }
-        if !installed.contains_key(CRD_NAMES[2]) || !installed.contains_key(CRD_NAMES[3]) {
-            missing.push("kubevirt");
+        // The components: recorded as running by the script, and still running now.
+        let sets = self.installed_crd_sets();
+        let running = run_local_cluster(&self.dir, &["status"]).is_ok();
+        for set in ["cdi", "kubevirt"] {
+            if !running || !sets.iter().any(|s| s == set) {
+                missing.push(set);
+            }
         }
         let current = installed.get(CRD_NAMES[0]).is_some_and(|crd| same_crd_versions(crd, &ours));
         if !current {
@@ -557,7 +582,14 @@ pub struct PrivateCluster {
 /// `["--without", "nad"]`). `name` must be unique among the tests running at once. A leftover
 /// cluster of the same name (from a killed run) is stopped first.
 pub async fn private_cluster(name: &str, args: &[&str]) -> PrivateCluster {
+    private_cluster_with_env(name, args, &[]).await
+}
+
+/// [`private_cluster`] with extra environment for `hack/local-cluster.sh` (e.g.
+/// `WUKONG_KUBEVIRT_VERSION`).
+pub async fn private_cluster_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> PrivateCluster {
     let name = dns_label_prefix(name);
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let dir = repo_root().join(format!("target/test-cluster-{name}"));
     let lock_path = repo_root().join(format!("target/.test-cluster-{name}.lock"));
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
@@ -567,7 +599,7 @@ pub async fn private_cluster(name: &str, args: &[&str]) -> PrivateCluster {
         run_local_cluster(&dir, &["down"]).unwrap_or_else(|e| panic!("{e}"));
         let mut up = vec!["up"];
         up.extend(args.iter().map(String::as_str));
-        run_local_cluster(&dir, &up).unwrap_or_else(|e| panic!("{e}"));
+        run_local_cluster_with_env(&dir, &up, &env).unwrap_or_else(|e| panic!("{e}"));
         let cluster = Cluster::load(&dir).unwrap_or_else(|| panic!("`up` left no cluster.env in {}", dir.display()));
         eprintln!(
             "test support: started private control plane {} ({}) in {:.1} s",
