@@ -436,6 +436,21 @@ pub const RULES: &[CelRule] = &[
         "self.matches('^[a-z_][a-z0-9_-]*$')",
         "cloudInitUser.name must be a Linux user name: lowercase letters, digits, '_' and '-', not starting with a digit (e.g. ubuntu)",
     ),
+    // ---- highAvailability.tolerations[] (issue 14: KubeVirt's admission refuses others) ----
+    rule(
+        "toleration.operator",
+        "spec.highAvailability.tolerations[]",
+        "!has(self.operator) || self.operator in ['Equal', 'Exists']",
+        "tolerations[].operator must be Equal or Exists (or absent: Equal)",
+    )
+    .field(".operator"),
+    rule(
+        "toleration.effect",
+        "spec.highAvailability.tolerations[]",
+        "!has(self.effect) || self.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute']",
+        "tolerations[].effect must be NoSchedule, PreferNoSchedule or NoExecute (or absent: every effect)",
+    )
+    .field(".effect"),
     // ---- issue 7: disks and cloud-init ----
     rule(
         "disk.name-reserved",

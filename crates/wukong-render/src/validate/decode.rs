@@ -42,7 +42,8 @@ fn prune(schema: Option<&Value>, value: &Value, path: &str, out: &mut Vec<String
             for (k, v) in map {
                 match (properties.and_then(|p| p.get(k)), additional) {
                     (Some(s), _) => prune(Some(s), v, &format!("{path}.{k}"), out),
-                    (None, Some(s)) => prune(Some(s), v, &format!("{path}[{k}]"), out),
+                    // The API server names a map entry's fields `map.key.field`.
+                    (None, Some(s)) => prune(Some(s), v, &format!("{path}.{k}"), out),
                     (None, None) => out.push(format!("{path}.{k}")),
                 }
             }

@@ -601,6 +601,20 @@ fn cases() -> Vec<Case> {
             vec![("/spec/cloudInitUser", json!({"name": "1root"}))],
             vec![("/spec/cloudInitUser", json!({"name": "_svc-1"}))],
         ),
+        case(
+            "toleration.operator",
+            "spec.highAvailability.tolerations[0].operator",
+            "tolerations[].operator must be Equal or Exists",
+            vec![("/spec/highAvailability", json!({"tolerations": [{"key": "k", "operator": "In"}]}))],
+            vec![("/spec/highAvailability", json!({"tolerations": [{"key": "k", "operator": "Exists"}]}))],
+        ),
+        case(
+            "toleration.effect",
+            "spec.highAvailability.tolerations[0].effect",
+            "tolerations[].effect must be NoSchedule, PreferNoSchedule or NoExecute",
+            vec![("/spec/highAvailability", json!({"tolerations": [{"key": "k", "effect": "NoRun"}]}))],
+            vec![("/spec/highAvailability", json!({"tolerations": [{"key": "k", "effect": "NoExecute"}]}))],
+        ),
         // ---- issue 7: disks and cloud-init ----
         case(
             "disk.name-reserved",

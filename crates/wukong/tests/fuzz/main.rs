@@ -381,7 +381,10 @@ impl Bench {
             }
         }
         if cross_checks && case.objects.is_some() && case.seed.is_multiple_of(KUBECTL_EVERY) {
-            let kubectl = self.server_verdict(&case.with_text(case.text.clone())).await;
+            let mut kubectl = self.server_verdict(&case.with_text(case.text.clone())).await;
+            if case.text.contains("generateName") {
+                kubectl = generated_names(kubectl);
+            }
             let same = match (&kubectl, &server) {
                 (Verdict::Unreadable(_), Verdict::Unreadable(_)) => true,
                 (a, b) => a == b,
