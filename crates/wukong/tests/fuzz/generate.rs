@@ -453,7 +453,8 @@ const KNOWN_KEYS: &[&str] = &[
 
 /// Changes one thing of a valid Wukong; returns what it did.
 pub fn mutate(rng: &mut Rng, doc: &mut Value) -> String {
-    match rng.below(14) {
+    match rng.below(16) {
+        14 | 15 => targeted(rng, doc),
         0..=5 => {
             // A value somewhere becomes something else.
             let mut all = Vec::new();
@@ -613,6 +614,114 @@ pub fn mutate(rng: &mut Rng, doc: &mut Value) -> String {
             format!("{path} = null")
         }
     }
+}
+
+/// A field the rules care about, set to a value near what they check: addresses with leading
+/// zeros or of the other family, quantities of every form, MACs, bounds.
+fn targeted(rng: &mut Rng, doc: &mut Value) -> String {
+    let (path, values): (&str, &[&str]) = match rng.below(8) {
+        0 => (
+            "/spec/memory",
+            &[
+                "4K",
+                "4k",
+                "4Ki",
+                "0",
+                "-1Gi",
+                "+1Gi",
+                "1e3",
+                "1E3",
+                "20e9",
+                "1e10",
+                ".5Gi",
+                "5.Gi",
+                "1m",
+                "100n",
+                "1.5e2",
+                "1234567890123Mi",
+                "1.1234567Gi",
+                " 1Gi",
+                "1 Gi",
+                "1Gb",
+                "1E",
+                "+",
+                ".",
+            ],
+        ),
+        1 => ("/spec/disks/0/size", &["2048K", "2048k", "0", "-20Gi", "20e9", ".5Ti", "1500m", "20G", "20Gb", "1e1.5"]),
+        2 => (
+            "/spec/networks/0/ipConfig/address",
+            &[
+                "010.0.0.1/24",
+                "10.0.0.01/24",
+                "10.00.0.1/24",
+                "2001:db8::1/064",
+                "10.0.0.1/024",
+                "10.0.0.1/0",
+                "2001:db8::01/64",
+                "2001:0db8::1/64",
+                "::ffff:10.0.0.1/120",
+                "10.0.0.1",
+                "10.0.0.0/24",
+                "10.0.0.1/33",
+                "fe80::1%eth0/64",
+            ],
+        ),
+        3 => (
+            "/spec/networks/0/ipConfig/gateway",
+            &[
+                "010.0.0.1",
+                "10.0.0.1",
+                "2001:db8::1",
+                "10.0.0.1/24",
+                "::ffff:10.0.0.1",
+                "192.168.10.1",
+                "192.168.010.1",
+            ],
+        ),
+        4 => ("/spec/networks/0/ipConfig/dnsServers", &["010.0.0.53", "10.0.0.53", "2001:db8::53", "dns.example.com"]),
+        5 => (
+            "/spec/networks/0/macAddress",
+            &[
+                "02:00:00:00:00:00",
+                "02:00:00:00:00:01",
+                "03:00:00:00:00:01",
+                "02:AA:BB:CC:DD:EE",
+                "02-00-00-00-00-01",
+                "00:00:00:00:00:00",
+            ],
+        ),
+        6 => ("/spec/networks/0/vlanId", &["0", "1", "4094", "4095", "-1", "100"]),
+        _ => ("/spec/highAvailability/tolerations", &["Equal", "Exists", "", "In", "NoSchedule", "NoRun"]),
+    };
+    let v = *rng.pick(values);
+    let value = match path {
+        "/spec/networks/0/ipConfig/dnsServers" => json!([v]),
+        "/spec/networks/0/vlanId" => json!(v.parse::<i64>().unwrap_or(0)),
+        "/spec/highAvailability/tolerations" => {
+            let field = if v.starts_with('N') { "effect" } else { "operator" };
+            json!([{ "key": "k", field: v }])
+        }
+        _ => json!(v),
+    };
+    let (parent, _) = path.rsplit_once('/').expect("a pointer");
+    if doc.pointer(parent).is_none() {
+        // Make the place: a static network, a disk, highAvailability.
+        match parent {
+            "/spec/disks/0" => doc["spec"]["disks"] = json!([{ "name": "data" }]),
+            "/spec/highAvailability" => doc["spec"]["highAvailability"] = json!({}),
+            "/spec" => {}
+            _ => {
+                doc["spec"]["networks"] = json!([{ "name": "mgmt", "type": "bridge",
+                    "ipConfig": { "mode": "static", "address": "192.168.10.10/24" } }])
+            }
+        }
+    }
+    if doc.pointer("/spec/networks/0/ipConfig").is_some_and(|i| !i.is_object()) {
+        doc["spec"]["networks"][0]["ipConfig"] = json!({ "mode": "static", "address": "192.168.10.10/24" });
+    }
+    set(doc, path, value.clone());
+    format!("{path} = {value}")
 }
 
 fn metadata_mutation(rng: &mut Rng, doc: &mut Value) -> String {
