@@ -401,7 +401,7 @@ fn interesting(rng: &mut Rng) -> Value {
 }
 
 /// Every path of `doc` (objects and arrays, not the root) as JSON pointers.
-fn paths(value: &Value, at: &str, out: &mut Vec<String>) {
+pub fn paths(value: &Value, at: &str, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {

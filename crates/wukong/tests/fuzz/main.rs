@@ -440,7 +440,7 @@ fn shrink(case: &Case) -> Vec<Case> {
             }
             for (i, o) in objects.iter().enumerate() {
                 let mut ps = Vec::new();
-                pointers(o, "", &mut ps);
+                generate::paths(o, "", &mut ps);
                 ps.retain(|p| {
                     !matches!(p.as_str(), "/apiVersion" | "/kind" | "/metadata" | "/metadata/name" | "/spec")
                 });
@@ -474,26 +474,6 @@ fn shrink(case: &Case) -> Vec<Case> {
                 })
                 .collect()
         }
-    }
-}
-
-fn pointers(value: &Value, at: &str, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-                out.push(p.clone());
-                pointers(v, &p, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let p = format!("{at}/{i}");
-                out.push(p.clone());
-                pointers(v, &p, out);
-            }
-        }
-        _ => {}
     }
 }
 
