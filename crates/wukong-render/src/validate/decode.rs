@@ -103,6 +103,91 @@ fn unknown_metadata(metadata: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The first field of `metadata` whose JSON type does not fit `metav1.ObjectMeta`, in the words
+/// of Go's JSON decoder (the API server refuses the object with them, before anything else):
+/// `json: cannot unmarshal string into Go struct field ObjectMeta.labels of type map[string]string`.
+/// Fields are visited in key order, as the JSON the API server receives from kubectl has them.
+pub fn metadata_type_error(metadata: &Value) -> Option<String> {
+    fn json_type(v: &Value) -> &'static str {
+        match v {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+    let error = |v: &Value, owner: &str, field: &str, ty: &str| {
+        Some(format!("json: cannot unmarshal {} into Go struct field {owner}.{field} of type {ty}", json_type(v)))
+    };
+    let Value::Object(map) = metadata else {
+        return (!metadata.is_null())
+            .then(|| format!("json: cannot unmarshal {} into Go value of type v1.ObjectMeta", json_type(metadata)));
+    };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for k in keys {
+        let v = &map[k];
+        if v.is_null() {
+            continue;
+        }
+        let found = match k.as_str() {
+            "name" | "generateName" | "namespace" | "selfLink" | "uid" | "resourceVersion" | "creationTimestamp"
+            | "deletionTimestamp" => (!v.is_string()).then(|| error(v, "ObjectMeta", k, "string")).flatten(),
+            "generation" | "deletionGracePeriodSeconds" => {
+                (!v.is_i64()).then(|| error(v, "ObjectMeta", k, "int64")).flatten()
+            }
+            "labels" | "annotations" => match v {
+                Value::Object(entries) => {
+                    let mut names: Vec<&String> = entries.keys().collect();
+                    names.sort();
+                    names
+                        .into_iter()
+                        .map(|n| &entries[n])
+                        .find(|e| !e.is_string() && !e.is_null())
+                        .and_then(|e| error(e, "ObjectMeta", k, "string"))
+                }
+                other => error(other, "ObjectMeta", k, "map[string]string"),
+            },
+            "finalizers" => match v {
+                Value::Array(items) => items
+                    .iter()
+                    .find(|e| !e.is_string() && !e.is_null())
+                    .and_then(|e| error(e, "ObjectMeta", k, "string")),
+                other => error(other, "ObjectMeta", k, "[]string"),
+            },
+            "ownerReferences" => match v {
+                Value::Array(items) => items.iter().find_map(|item| match item {
+                    Value::Object(r) => {
+                        let mut names: Vec<&String> = r.keys().collect();
+                        names.sort();
+                        names.into_iter().find_map(|n| {
+                            let f = &r[n];
+                            let ty = match n.as_str() {
+                                "apiVersion" | "kind" | "name" | "uid" => "string",
+                                "controller" | "blockOwnerDeletion" => "bool",
+                                _ => return None,
+                            };
+                            let fits = f.is_null() || if ty == "bool" { f.is_boolean() } else { f.is_string() };
+                            if fits { None } else { error(f, "OwnerReference", &format!("ownerReferences.{n}"), ty) }
+                        })
+                    }
+                    Value::Null => None,
+                    other => error(other, "ObjectMeta", k, "v1.OwnerReference"),
+                }),
+                other => error(other, "ObjectMeta", k, "[]v1.OwnerReference"),
+            },
+            "managedFields" => (!v.is_array()).then(|| error(v, "ObjectMeta", k, "[]v1.ManagedFieldsEntry")).flatten(),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
 /// Drops every `null` the schema does not allow (not nullable, no default), as the API server
 /// does before validating.
 pub fn prune_nulls(schema: &Value, value: &mut Value) {

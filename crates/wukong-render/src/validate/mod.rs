@@ -98,6 +98,11 @@ pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wuk
         return Err(invalid(vec![FieldError::new("", "the document is not an object".into())]));
     }
     let (object, errors) = CEL.with(|(validator, compiled, schema)| {
+        // The API server decodes metadata into its Go type first: a wrong type refuses the
+        // object with Go's words and nothing else.
+        if let Some(e) = object.get("metadata").and_then(decode::metadata_type_error) {
+            return (Value::Null, vec![FieldError::new("", e)]);
+        }
         let unknown = decode::unknown_fields(schema, object);
         if !unknown.is_empty() {
             let errors =

@@ -900,3 +900,18 @@ fn the_error_names_the_wukong() {
     let err = validate_object(&with(&ip(json!({"mode": "static"})))).unwrap_err();
     assert!(err.to_string().starts_with("Wukong ns1/vm1 is invalid:"), "{err}");
 }
+
+#[test]
+fn metadata_of_the_wrong_type_is_refused_in_the_api_servers_words_before_anything_else() {
+    let mut v = with(&[("/spec/cpu", json!("two"))]);
+    v["metadata"]["labels"] = json!({ "app": "db", "tier": 5 });
+    let errors = messages(validate_object(&v));
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(text, ["json: cannot unmarshal number into Go struct field ObjectMeta.labels of type string"]);
+    v["metadata"]["finalizers"] = json!("x");
+    let errors = messages(validate_object(&v));
+    assert_eq!(
+        errors[0].detail,
+        "json: cannot unmarshal string into Go struct field ObjectMeta.finalizers of type []string"
+    );
+}

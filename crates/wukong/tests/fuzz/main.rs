@@ -213,6 +213,9 @@ fn status_verdict(status: &kube::core::Status) -> Verdict {
     if let Some((_, fields)) = status.message.split_once("strict decoding error: ") {
         return Verdict::Refused(strict_lines(fields));
     }
+    if let Some((_, decoding)) = status.message.split_once("cannot be handled as a Wukong: ") {
+        return Verdict::Refused(vec![decoding.to_string()]);
+    }
     Verdict::Unreadable(format!("{} {}", status.code, status.message))
 }
 
@@ -294,6 +297,8 @@ fn parse_kubectl(stderr: &str) -> Verdict {
             }
         } else if let Some((_, fields)) = line.split_once("strict decoding error: ") {
             lines.extend(strict_lines(fields));
+        } else if let Some((_, decoding)) = line.split_once("cannot be handled as a Wukong: ") {
+            lines.push(decoding.to_string());
         } else if let Some(list) = line.split_once(" is invalid: [").map(|(_, r)| r.trim_end_matches(']')) {
             // Causes joined by ", ": cut where the next cause starts with a field path.
             let mut current = String::new();
@@ -540,6 +545,25 @@ async fn render_agrees_with_the_api_server_on_generated_manifests() {
     writeln!(report, "\nby family:").unwrap();
     for ((family, class), n) in &by_family {
         writeln!(report, "  {:<9} {:<55} {n}", family.name(), class.name()).unwrap();
+    }
+
+    // What "unreadable" means, by example: each side's words (not compared).
+    writeln!(report, "\nrefused before validation, first examples:").unwrap();
+    let mut unreadable: Vec<&(Case, Outcome)> =
+        results.iter().filter(|(_, o)| o.class == Class::BothRefuseUnreadable).collect();
+    unreadable.sort_by_key(|(c, _)| c.seed);
+    for (case, outcome) in unreadable.iter().take(12) {
+        let short = |v: &Verdict| format!("{v:?}").chars().take(160).collect::<String>();
+        writeln!(
+            report,
+            "  seed {} ({}, {}):\n    server: {}\n    render: {}",
+            case.seed,
+            case.family.name(),
+            case.note.chars().take(80).collect::<String>(),
+            short(&outcome.server),
+            short(&outcome.render)
+        )
+        .unwrap();
     }
 
     let mut mismatches: Vec<&(Case, Outcome)> = results.iter().filter(|(_, o)| o.class.is_mismatch()).collect();
