@@ -56,6 +56,13 @@ pub enum Reason {
     SecretConflict,
     /// The API server refused or failed a request; retried with backoff.
     ApiError,
+    /// The API server refused to store a child (schema, a webhook, RBAC): Ready=False with its
+    /// message, no hot retry.
+    ApplyFailed,
+    /// The API server refused to delete a child wukong no longer wants.
+    DeleteFailed,
+    /// The API server (or the StorageClass) refused to grow a disk's PVC.
+    ExpansionFailed,
 }
 
 impl Reason {
@@ -80,6 +87,9 @@ impl Reason {
             Reason::SecretNotFound => "SecretNotFound",
             Reason::SecretConflict => "SecretConflict",
             Reason::ApiError => "ApiError",
+            Reason::ApplyFailed => "ApplyFailed",
+            Reason::DeleteFailed => "DeleteFailed",
+            Reason::ExpansionFailed => "ExpansionFailed",
         }
     }
 }

@@ -65,6 +65,42 @@ pub struct VirtualMachineInstanceSpec {
     pub tolerations: Vec<Toleration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_credentials: Vec<AccessCredential>,
+}
+
+/// Credentials KubeVirt puts into the guest from a user's Secret (`spec.accessCredentials[]`):
+/// wukong uses SSH public keys propagated through cloud-init NoCloud, so it never reads them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessCredential {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_public_key: Option<SshPublicKeyAccessCredential>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SshPublicKeyAccessCredential {
+    pub source: SshPublicKeySource,
+    pub propagation_method: SshPropagationMethod,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SshPublicKeySource {
+    pub secret: SecretSource,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSource {
+    pub secret_name: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SshPropagationMethod {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_cloud: Option<Empty>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

@@ -6,14 +6,17 @@
 //! `cloudInitUser`, an `sshKeySecret`, or an attached network with an `ipConfig`.
 //!
 //! **User data** (`#cloud-config`): `hostname` is the Wukong's name; `cloudInitUser` becomes the
-//! only entry of `users` (so the image's default user is not created) with `passwd` (the
-//! `passwordHash`, a crypt(3) hash: plain passwords are refused at admission), `lock_passwd`
-//! (`lockPasswd`, else locked exactly when there is no hash: cloud-init locks by default),
-//! `sudo` (default `ALL=(ALL) NOPASSWD:ALL`; an empty string gives no sudo rule), `shell`
-//! (default `/bin/bash`), `groups` and the SSH keys as `ssh_authorized_keys`. Without a
-//! `cloudInitUser`, the keys go to the image's default user (top-level `ssh_authorized_keys`).
-//! The keys are the values of the Secret named by `sshKeySecret`, read by the controller at
-//! reconcile time ([`ssh_keys_from`]).
+//! image's default user (`system_info.default_user`, and `users: [default]`, so the image's own
+//! default user is not created) with `passwd` (the `passwordHash`, a crypt(3) hash: plain
+//! passwords are refused at admission), `lock_passwd` (`lockPasswd`, else locked exactly when
+//! there is no hash: cloud-init locks by default), `sudo` (default `ALL=(ALL) NOPASSWD:ALL`; an
+//! empty string gives no sudo rule), `shell` (default `/bin/bash`) and `groups`.
+//!
+//! **SSH keys** never pass through wukong: the VM names the `sshKeySecret` Secret in
+//! `accessCredentials` (propagation `noCloud`), KubeVirt mounts it into the launcher pod and
+//! hands its keys to cloud-init as NoCloud meta-data `public-keys`, which cloud-init installs for
+//! the default user: the `cloudInitUser` above, else the image's own. So wukong never reads a
+//! user's Secret, and a changed key reaches the guest when KubeVirt starts a new instance.
 //!
 //! **Network data** (cloud-init network config version 2, the subset cloud-init documents in
 //! `doc/rtd/reference/network-config-format-v2.rst`; no top-level `network:` key, as the NoCloud
@@ -70,10 +73,14 @@ pub const ROUTE_METRIC_BASE: u32 = 100;
 
 /// `<wukong>-cloudinit`, the Secret holding user data and network data.
 pub fn secret_name(wukong: &str) -> String {
-    format!("{wukong}-cloudinit")
+    format!("{wukong}{SECRET_SUFFIX}")
 }
 
-/// Whether the VM gets the cloud-init disk: a user, SSH keys or guest addresses to configure.
+/// The end of the cloud-init Secret's name (`<wukong>-cloudinit`).
+pub const SECRET_SUFFIX: &str = "-cloudinit";
+
+/// Whether the VM gets the cloud-init disk: a user, SSH keys (KubeVirt propagates them through
+/// it) or guest addresses to configure.
 pub fn needed(wukong: &Wukong, plan: &NetworkPlan<'_>) -> bool {
     let spec = &wukong.spec;
     spec.cloud_init_user.is_some() || spec.ssh_key_secret.is_some() || configures_network(plan)
@@ -85,32 +92,25 @@ pub fn configures_network(plan: &NetworkPlan<'_>) -> bool {
 }
 
 /// The `#cloud-config` user data.
-pub fn user_data(wukong: &Wukong, ssh_keys: &[String]) -> String {
+pub fn user_data(wukong: &Wukong) -> String {
     let spec = &wukong.spec;
-    let keys = || Node::List(ssh_keys.iter().map(|k| Node::Str(k.into())).collect());
     let mut top = vec![("hostname".into(), Node::Str(names::name_of(wukong).into()))];
-    match &spec.cloud_init_user {
-        Some(user) => {
-            let mut u = vec![("name".into(), Node::Str(user.name.as_str().into()))];
-            if let Some(hash) = &user.password_hash {
-                u.push(("passwd".into(), Node::Str(hash.into())));
-            }
-            u.push(("lock_passwd".into(), Node::Bool(user.lock_passwd.unwrap_or(user.password_hash.is_none()))));
-            let sudo = user.sudo.as_deref().unwrap_or(DEFAULT_SUDO);
-            if !sudo.is_empty() {
-                u.push(("sudo".into(), Node::Str(sudo.into())));
-            }
-            u.push(("shell".into(), Node::Str(user.shell.as_deref().unwrap_or(DEFAULT_SHELL).into())));
-            if !user.groups.is_empty() {
-                u.push(("groups".into(), Node::List(user.groups.iter().map(|g| Node::Str(g.into())).collect())));
-            }
-            if !ssh_keys.is_empty() {
-                u.push(("ssh_authorized_keys".into(), keys()));
-            }
-            top.push(("users".into(), Node::List(vec![Node::Map(u)])));
+    if let Some(user) = &spec.cloud_init_user {
+        let mut u = vec![("name".into(), Node::Str(user.name.as_str().into()))];
+        if let Some(hash) = &user.password_hash {
+            u.push(("passwd".into(), Node::Str(hash.into())));
         }
-        None if !ssh_keys.is_empty() => top.push(("ssh_authorized_keys".into(), keys())),
-        None => {}
+        u.push(("lock_passwd".into(), Node::Bool(user.lock_passwd.unwrap_or(user.password_hash.is_none()))));
+        let sudo = user.sudo.as_deref().unwrap_or(DEFAULT_SUDO);
+        if !sudo.is_empty() {
+            u.push(("sudo".into(), Node::Str(sudo.into())));
+        }
+        u.push(("shell".into(), Node::Str(user.shell.as_deref().unwrap_or(DEFAULT_SHELL).into())));
+        if !user.groups.is_empty() {
+            u.push(("groups".into(), Node::List(user.groups.iter().map(|g| Node::Str(g.into())).collect())));
+        }
+        top.push(("system_info".into(), Node::Map(vec![("default_user".into(), Node::Map(u))])));
+        top.push(("users".into(), Node::List(vec![Node::Str("default".into())])));
     }
     let mut out = String::with_capacity(512);
     out.push_str("#cloud-config\n");
@@ -173,15 +173,14 @@ fn ethernet(out: &mut String, id: &str, mac: &str) {
 }
 
 /// The Secret `<wukong>-cloudinit` the VM's cloud-init volume references, or `None` when the VM
-/// needs no cloud-init ([`needed`]). `ssh_keys` are the public keys read from `sshKeySecret`
-/// (empty when it names none). Labelled and owned like every child, so it is garbage collected
-/// with the Wukong.
-pub fn secret(wukong: &Wukong, plan: &NetworkPlan<'_>, ssh_keys: &[String]) -> Option<Secret> {
+/// needs no cloud-init ([`needed`]). Labelled and owned like every child, so it is garbage
+/// collected with the Wukong.
+pub fn secret(wukong: &Wukong, plan: &NetworkPlan<'_>) -> Option<Secret> {
     if !needed(wukong, plan) {
         return None;
     }
     let name = names::name_of(wukong);
-    let mut data = BTreeMap::from([(USER_DATA_KEY.to_string(), ByteString(user_data(wukong, ssh_keys).into_bytes()))]);
+    let mut data = BTreeMap::from([(USER_DATA_KEY.to_string(), ByteString(user_data(wukong).into_bytes()))]);
     if let Some(network) = network_data(plan) {
         data.insert(NETWORK_DATA_KEY.to_string(), ByteString(network.into_bytes()));
     }
@@ -197,22 +196,6 @@ pub fn secret(wukong: &Wukong, plan: &NetworkPlan<'_>, ssh_keys: &[String]) -> O
         type_: Some("Opaque".to_string()),
         ..Secret::default()
     })
-}
-
-/// The SSH public keys held by the Secret named by `sshKeySecret`: every non-empty line of every
-/// value (in key order) that is not a `#` comment, trimmed, each key once. A value may hold one
-/// key or a whole `authorized_keys` file.
-pub fn ssh_keys_from(data: &BTreeMap<String, ByteString>) -> Vec<String> {
-    let mut keys: Vec<String> = Vec::new();
-    for value in data.values() {
-        for line in String::from_utf8_lossy(&value.0).lines() {
-            let line = line.trim();
-            if !line.is_empty() && !line.starts_with('#') && !keys.iter().any(|k| k == line) {
-                keys.push(line.to_string());
-            }
-        }
-    }
-    keys
 }
 
 /// A YAML document, kept in insertion order. Borrows what it can from the spec: rendering runs

@@ -10,25 +10,13 @@ use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
 
+pub use crate::index::LiveVm;
+pub use crate::kinds::Kinds;
+
 use crate::capabilities::KubeVirtCapabilities;
 use crate::cni::CniVersion;
 use crate::plan::{Attachment, Binding, NadRef, NetworkPlan};
 use crate::{Validated, cloudinit, nad, names, plan, vm};
-
-/// Which optional kinds the API server serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Kinds {
-    /// `network-attachment-definitions.k8s.cni.cncf.io` (Multus).
-    pub nad: bool,
-    /// `virtualmachines.kubevirt.io`.
-    pub vm: bool,
-    /// `virtualmachineinstances.kubevirt.io`.
-    pub vmi: bool,
-    /// `datavolumes.cdi.kubevirt.io` (CDI): the phases of the disks' DataVolumes.
-    pub data_volume: bool,
-    /// `kubevirts.kubevirt.io`: the KubeVirt CR, what the cluster's KubeVirt can do.
-    pub kubevirt_config: bool,
-}
 
 /// Whether an object with the name wukong wants exists, and whose it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,14 +29,15 @@ pub enum Presence {
     Foreign,
 }
 
-/// The SSH public keys of the Secret named by `sshKeySecret`, as the shell found them.
+/// The Secret named by `sshKeySecret`, as the shell found it: whether it exists (its metadata
+/// only; wukong never reads a user's Secret: KubeVirt gives the keys to the guest).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SshKeys {
     /// The spec names no `sshKeySecret` (the shell did not look).
     #[default]
     NotNamed,
-    /// The Secret exists; its keys ([`cloudinit::ssh_keys_from`] reads them from its data).
-    Found(Vec<String>),
+    /// The Secret exists.
+    Found,
     /// The spec names a Secret that does not exist: the VM is held back.
     SecretNotFound,
 }
@@ -65,6 +54,8 @@ pub struct Facts {
     pub owned_nads: BTreeSet<String>,
     /// What exists under the VM's name.
     pub vm: Presence,
+    /// What the VM that exists and is ours uses (its NADs, its cloud-init Secrets).
+    pub live_vm: Option<LiveVm>,
     /// The keys of `sshKeySecret` ([`wanted_ssh_key_secret`] names it).
     pub ssh_keys: SshKeys,
     /// What exists under the cloud-init Secret's name (`<wukong>-cloudinit`).
@@ -109,6 +100,8 @@ pub struct Decision {
     pub apply_secret: Option<Secret>,
     /// Generated NADs no longer wanted, deleted after the VM.
     pub delete_nads: Vec<String>,
+    /// The cloud-init Secret is ours and no longer wanted: deleted after the VM.
+    pub delete_secret: bool,
     pub vm: VmAction,
     pub networks: Verdict,
     /// Whether secondary networks were planned through Multus (false: the pod-network fallback).
@@ -125,8 +118,9 @@ pub fn wanted_nads(valid: &Validated, policy: &Policy) -> (Vec<String>, Vec<NadR
     (generated, named)
 }
 
-/// The Secret whose values are the SSH public keys, when the spec names one: the shell reads it
-/// (in the Wukong's namespace) and reports [`SshKeys::Found`] or [`SshKeys::SecretNotFound`].
+/// The Secret whose values are the SSH public keys, when the spec names one: the shell checks
+/// that it exists (in the Wukong's namespace) and reports [`SshKeys::Found`] or
+/// [`SshKeys::SecretNotFound`].
 pub fn wanted_ssh_key_secret(valid: &Validated) -> Option<&str> {
     valid.wukong().spec.ssh_key_secret.as_deref()
 }
@@ -147,11 +141,6 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         .map(|(net, nad_ref)| nad::nad(wukong, net, nad_ref, policy.cni_version))
         .collect();
     let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
-    let delete_nads = if facts.kinds.nad {
-        facts.owned_nads.iter().filter(|n| !wanted.contains(n.as_str())).cloned().collect()
-    } else {
-        Vec::new()
-    };
 
     let vm_name = names::vm_name(names::name_of(wukong));
     let vm = if !facts.kinds.vm {
@@ -178,6 +167,8 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
                 cloudinit::secret_name(names::name_of(wukong))
             ),
         })
+    } else if let Some(verdict) = keeps_networks_without_multus(facts, &vm_name) {
+        VmAction::Hold(verdict)
     } else if let (Some(secret), SshKeys::SecretNotFound) = (&wukong.spec.ssh_key_secret, &facts.ssh_keys) {
         VmAction::Hold(Verdict {
             ready: false,
@@ -201,14 +192,53 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     } else {
         VmAction::Apply(Box::new(vm::virtual_machine(wukong, &plan)))
     };
-    let apply_secret = match (&vm, &facts.ssh_keys) {
-        (VmAction::Hold(_), _) => None,
-        (VmAction::Apply(_), SshKeys::Found(keys)) if wukong.spec.ssh_key_secret.is_some() => {
-            cloudinit::secret(wukong, &plan, keys)
-        }
-        (VmAction::Apply(_), _) => cloudinit::secret(wukong, &plan, &[]),
+    let apply_secret = match &vm {
+        VmAction::Hold(_) => None,
+        VmAction::Apply(_) => cloudinit::secret(wukong, &plan),
     };
-    Decision { apply_nads, apply_secret, delete_nads, vm, networks, multus: facts.kinds.nad }
+    // What the VM uses once this reconcile is done: the new VM when it is applied, else the live
+    // one. A child it still uses is never deleted (a held VM keeps its NADs and its Secret).
+    let in_use = match &vm {
+        VmAction::Apply(_) => LiveVm::default(),
+        VmAction::Hold(_) => facts.live_vm.clone().unwrap_or_default(),
+    };
+    let namespace = names::namespace_of(wukong);
+    let delete_nads = if facts.kinds.nad {
+        facts
+            .owned_nads
+            .iter()
+            .filter(|n| !wanted.contains(n.as_str()))
+            .filter(|n| !in_use.nads.contains(&NadRef { namespace: namespace.to_string(), name: n.to_string() }))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let secret_name = cloudinit::secret_name(names::name_of(wukong));
+    let delete_secret = facts.cloud_init_secret == Presence::Ours
+        && matches!(vm, VmAction::Apply(_))
+        && apply_secret.is_none()
+        && !in_use.secrets.contains(&secret_name);
+    Decision { apply_nads, apply_secret, delete_nads, delete_secret, vm, networks, multus: facts.kinds.nad }
+}
+
+/// A hold when the NAD kind is not served but the VM that exists uses NADs: planning the
+/// pod-network fallback is for creating a VM on a cluster without Multus, never for taking its
+/// secondary networks from a VM that has them (Multus may be being reinstalled).
+fn keeps_networks_without_multus(facts: &Facts, vm_name: &str) -> Option<Verdict> {
+    let live = facts.live_vm.as_ref().filter(|_| !facts.kinds.nad && facts.vm == Presence::Ours)?;
+    if live.nads.is_empty() {
+        return None;
+    }
+    let nads: Vec<String> = live.nads.iter().map(ToString::to_string).collect();
+    Some(Verdict {
+        ready: false,
+        reason: Reason::MultusNotInstalled,
+        message: format!(
+            "VirtualMachine {vm_name} keeps its secondary networks ({}) while the NetworkAttachmentDefinition kind is not served: it is not changed until Multus is back",
+            nads.join(", ")
+        ),
+    })
 }
 
 /// The binding plugin a network's interface names, when it is one KubeVirt must register.

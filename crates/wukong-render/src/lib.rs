@@ -11,6 +11,8 @@ pub mod cni;
 pub mod decide;
 pub mod disks;
 pub mod drift;
+pub mod index;
+pub mod kinds;
 pub mod mac;
 pub mod manifest;
 pub mod nad;
@@ -69,9 +71,8 @@ pub struct Rendered {
     /// The NADs wukong generates and owns (not those named by `nadName`).
     pub nads: Vec<NetworkAttachmentDefinition>,
     pub vm: VirtualMachine,
-    /// The cloud-init Secret the VM references (`<wukong>-cloudinit`), when it needs one.
-    /// Offline there is no cluster to read `sshKeySecret` from, so it holds no SSH keys; the
-    /// controller fills them in ([`decide::Decision::apply_secret`]).
+    /// The cloud-init Secret the VM references (`<wukong>-cloudinit`), when it needs one. It holds
+    /// no SSH keys: KubeVirt hands those from `sshKeySecret` to the guest itself.
     pub cloud_init_secret: Option<Secret>,
     /// The launcher pod's `k8s.v1.cni.cncf.io/networks`, as KubeVirt will write it.
     pub launcher_pod_networks: Option<String>,
@@ -85,7 +86,7 @@ pub fn render(valid: &Validated, options: &RenderOptions) -> Rendered {
     Rendered {
         nads,
         vm: vm::virtual_machine(wukong, &plan),
-        cloud_init_secret: cloudinit::secret(wukong, &plan, &[]),
+        cloud_init_secret: cloudinit::secret(wukong, &plan),
         launcher_pod_networks: annotation::launcher_pod_networks(&plan),
     }
 }

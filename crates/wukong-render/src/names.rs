@@ -21,14 +21,19 @@ pub fn name_of(wukong: &Wukong) -> &str {
     wukong.metadata.name.as_deref().unwrap_or_default()
 }
 
+/// The end of every generated NAD's name (`<wukong>-<network>-nad`).
+pub const NAD_SUFFIX: &str = "-nad";
+/// The end of the VM's name (`<wukong>-vm`).
+pub const VM_SUFFIX: &str = "-vm";
+
 /// `<wukong>-<network>-nad`, the NAD generated for a network (the seed's rule).
 pub fn nad_name(wukong: &str, network: &str) -> String {
-    format!("{wukong}-{network}-nad")
+    format!("{wukong}-{network}{NAD_SUFFIX}")
 }
 
 /// `<wukong>-vm`, the VirtualMachine (the original operator's rule).
 pub fn vm_name(wukong: &str) -> String {
-    format!("{wukong}-vm")
+    format!("{wukong}{VM_SUFFIX}")
 }
 
 /// `<wukong>-<disk>`, the DataVolume of a disk.

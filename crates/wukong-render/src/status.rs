@@ -10,9 +10,16 @@ use crate::decide::{Decision, Verdict, VmAction};
 use crate::plan::{self, Attachment};
 use crate::{Invalid, Validated, disks, names};
 
-/// What the shell saw of the VM after applying.
+/// What the shell saw of the VM after applying, what the API server refused, and the status the
+/// Wukong had before.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Observed<'a> {
+    /// The status this reconcile starts from: the one this controller last wrote for this
+    /// Wukong (its watch may not show it yet), else the stored one. Transition times and events
+    /// are both computed against it.
+    pub previous: Option<&'a WukongStatus>,
+    /// Requests the API server refused for good in this reconcile.
+    pub failures: &'a [Failure],
     /// A VM controlled by this Wukong exists (applied now, or kept from before).
     pub vm_stored: bool,
     pub vm: Option<&'a VirtualMachineStatus>,
@@ -20,6 +27,30 @@ pub struct Observed<'a> {
     /// The PVCs of the disks' DataVolumes that exist (CDI names a DataVolume's PVC like the
     /// DataVolume: `<wukong>-<disk>`).
     pub volumes: &'a [VolumeObservation],
+}
+
+/// A request the API server refused for good (a 4xx: the schema, a webhook, RBAC, a
+/// StorageClass that cannot expand): which condition it holds down, why, and the server's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// `NetworksReady` (a NAD), `VirtualMachineReady` (the VM, its Secret) or `Ready` (a disk).
+    pub condition: &'static str,
+    /// `ApplyFailed`, `DeleteFailed` or `ExpansionFailed`.
+    pub reason: Reason,
+    /// What was asked and what the API server answered, e.g. `apply VirtualMachine ns/x-vm:
+    /// admission webhook "..." denied the request: ...`.
+    pub message: String,
+}
+
+impl Failure {
+    fn verdict(&self) -> Verdict {
+        Verdict { ready: false, reason: self.reason, message: self.message.clone() }
+    }
+}
+
+/// The first failure that holds `condition` down.
+fn failure_of<'a>(failures: &'a [Failure], condition: &str) -> Option<&'a Failure> {
+    failures.iter().find(|f| f.condition == condition)
 }
 
 /// One disk's DataVolume and the PVC behind it, as the shell found them (either may be absent:
@@ -42,18 +73,25 @@ pub struct VolumeObservation {
 pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, now: &Time) -> WukongStatus {
     let wukong = valid.wukong();
     let vm_name = names::vm_name(names::name_of(wukong));
-    let vm_verdict = match &decision.vm {
-        VmAction::Hold(verdict) => verdict.clone(),
-        VmAction::Apply(_) => vm_verdict(wukong, &vm_name, observed),
+    let networks_verdict = match failure_of(observed.failures, conditions::NETWORKS_READY) {
+        Some(f) => f.verdict(),
+        None => decision.networks.clone(),
     };
-    let ready = if !decision.networks.ready {
-        decision.networks.clone()
+    let vm_verdict = match (failure_of(observed.failures, conditions::VIRTUAL_MACHINE_READY), &decision.vm) {
+        (Some(f), _) => f.verdict(),
+        (None, VmAction::Hold(verdict)) => verdict.clone(),
+        (None, VmAction::Apply(_)) => vm_verdict(wukong, &vm_name, observed),
+    };
+    let ready = if !networks_verdict.ready {
+        networks_verdict.clone()
     } else if !vm_verdict.ready {
         vm_verdict.clone()
+    } else if let Some(f) = failure_of(observed.failures, conditions::READY) {
+        f.verdict()
     } else {
         Verdict { ready: true, reason: Reason::Reconciled, message: "the VM runs on all its networks".into() }
     };
-    let previous = wukong.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let previous = observed.previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
     let generation = wukong.metadata.generation;
     let printable = observed.vm.and_then(|s| s.printable_status.as_deref());
     let phase = match (printable, observed.vmi.and_then(|s| s.phase.as_deref())) {
@@ -69,14 +107,14 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         node_name: observed.vmi.and_then(|s| s.node_name.clone()),
         observed_generation: generation,
         conditions: vec![
-            condition(conditions::NETWORKS_READY, &decision.networks, generation, previous, now),
+            condition(conditions::NETWORKS_READY, &networks_verdict, generation, previous, now),
             condition(conditions::VIRTUAL_MACHINE_READY, &vm_verdict, generation, previous, now),
             condition(conditions::READY, &ready, generation, previous, now),
         ],
-        networks_attached: Some(if decision.networks.ready {
+        networks_attached: Some(if networks_verdict.ready {
             attached_count(&networks)
         } else {
-            decision.networks.reason.as_str().to_string()
+            networks_verdict.reason.as_str().to_string()
         }),
         networks,
         volumes: volume_statuses(wukong, observed.volumes),
@@ -113,11 +151,23 @@ fn volume_statuses(wukong: &Wukong, observed: &[VolumeObservation]) -> Vec<Volum
         .collect()
 }
 
-/// The status of a Wukong whose spec breaks the rules: nothing is written but this.
-pub fn invalid(wukong: &Wukong, invalid: &Invalid, now: &Time) -> WukongStatus {
-    let previous = wukong.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let generation = wukong.metadata.generation;
-    let ready = Verdict { ready: false, reason: Reason::InvalidSpec, message: invalid.summary() };
+/// The status of a Wukong whose spec breaks the rules: nothing is written but this. `previous`
+/// as in [`Observed::previous`].
+pub fn invalid(wukong: &Wukong, invalid: &Invalid, previous: Option<&WukongStatus>, now: &Time) -> WukongStatus {
+    undecodable(wukong.metadata.generation, &invalid.summary(), previous, now)
+}
+
+/// The status of a Wukong whose stored object does not even decode (stored under an older CRD):
+/// `problem` says why. Nothing is written but this.
+pub fn undecodable(
+    generation: Option<i64>,
+    problem: &str,
+    previous: Option<&WukongStatus>,
+    now: &Time,
+) -> WukongStatus {
+    let old = previous.cloned().unwrap_or_default();
+    let previous = previous.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let ready = Verdict { ready: false, reason: Reason::InvalidSpec, message: problem.to_string() };
     let unknown = |type_: &str| {
         let mut c = condition(type_, &ready, generation, previous, now);
         c.status = "Unknown".into();
@@ -127,7 +177,6 @@ pub fn invalid(wukong: &Wukong, invalid: &Invalid, now: &Time) -> WukongStatus {
         }
         c
     };
-    let old = wukong.status.clone().unwrap_or_default();
     WukongStatus {
         phase: Some(Phase::Error),
         observed_generation: generation,
@@ -347,6 +396,9 @@ fn is_warning(reason: &str) -> bool {
         Reason::SecretNotFound,
         Reason::SecretConflict,
         Reason::ApiError,
+        Reason::ApplyFailed,
+        Reason::DeleteFailed,
+        Reason::ExpansionFailed,
     ]
     .iter()
     .any(|r| r.as_str() == reason)

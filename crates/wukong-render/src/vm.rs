@@ -18,9 +18,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use wukong_api::kubevirt::{
-    CloudInitNoCloudSource, ContainerDiskSource, Cpu, DataVolumeSource, DataVolumeTemplate, DataVolumeTemplateMetadata,
-    Devices, Disk, DiskTarget, DomainSpec, Empty, Interface, LocalObjectReference, Memory, MultusNetwork, Network,
-    PluginBinding, TemplateMetadata, VirtualMachine, VirtualMachineInstanceSpec, VirtualMachineSpec,
+    AccessCredential, CloudInitNoCloudSource, ContainerDiskSource, Cpu, DataVolumeSource, DataVolumeTemplate,
+    DataVolumeTemplateMetadata, Devices, Disk, DiskTarget, DomainSpec, Empty, Interface, LocalObjectReference, Memory,
+    MultusNetwork, Network, PluginBinding, SecretSource, SshPropagationMethod, SshPublicKeyAccessCredential,
+    SshPublicKeySource, TemplateMetadata, VirtualMachine, VirtualMachineInstanceSpec, VirtualMachineSpec,
     VirtualMachineTemplate, Volume,
 };
 use wukong_api::{RestartPolicy, RunStrategy, Wukong, WukongSpec, labels};
@@ -118,6 +119,7 @@ pub fn virtual_machine(wukong: &Wukong, plan: &NetworkPlan<'_>) -> VirtualMachin
                     node_selector: ha.map(|h| h.node_selector.clone()).unwrap_or_default(),
                     tolerations: ha.map(|h| h.tolerations.clone()).unwrap_or_default(),
                     affinity: (ha.and_then(|h| h.anti_affinity) == Some(true)).then(|| anti_affinity(wukong)),
+                    access_credentials: spec.ssh_key_secret.iter().map(|s| ssh_keys_from(s)).collect(),
                 },
             },
         },
@@ -169,6 +171,17 @@ pub fn anti_affinity(wukong: &Wukong) -> Affinity {
             ..PodAntiAffinity::default()
         }),
         ..Affinity::default()
+    }
+}
+
+/// The SSH public keys of Secret `secret`, which KubeVirt gives the guest's cloud-init
+/// (NoCloud meta-data) when it starts an instance: wukong never reads them.
+fn ssh_keys_from(secret: &str) -> AccessCredential {
+    AccessCredential {
+        ssh_public_key: Some(SshPublicKeyAccessCredential {
+            source: SshPublicKeySource { secret: SecretSource { secret_name: secret.to_string() } },
+            propagation_method: SshPropagationMethod { no_cloud: Some(Empty {}) },
+        }),
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::ByteString;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use wukong_render::cloudinit::{self, DEFAULT_SHELL, DEFAULT_SUDO};
@@ -273,22 +272,23 @@ fn check_network_data(valid: &Validated, r: &Rendered, multus: bool) {
 
 // ---- user data ---------------------------------------------------------------------------
 
-fn check_user_data(valid: &Validated, r: &Rendered, keys: &[String]) {
+fn check_user_data(valid: &Validated, r: &Rendered) {
     let wukong = valid.wukong();
     let spec = &wukong.spec;
     let data = secret_data(r);
     let text = &data["userdata"];
     assert!(text.starts_with("#cloud-config\n"), "{text}");
+    assert!(!text.contains("ssh_authorized_keys"), "keys never pass through wukong: {text}");
     let doc = parse(text);
     assert_eq!(doc["hostname"], wukong.metadata.name.clone().unwrap());
-    let allowed = BTreeSet::from(["hostname", "users", "ssh_authorized_keys"]);
+    let allowed = BTreeSet::from(["hostname", "users", "system_info"]);
     assert!(doc.as_object().unwrap().keys().all(|k| allowed.contains(k.as_str())), "{doc:#}");
-    let key_list = json!(keys);
     match &spec.cloud_init_user {
         Some(user) => {
-            let users = doc["users"].as_array().unwrap();
-            assert_eq!(users.len(), 1, "only the Wukong's user: the image's default user is not created");
-            let u = &users[0];
+            // The user is the image's default user, which is the only one created, and the one
+            // cloud-init gives the keys KubeVirt hands it (NoCloud meta-data public-keys).
+            assert_eq!(doc["users"], json!(["default"]), "{doc:#}");
+            let u = &doc["system_info"]["default_user"];
             assert_eq!(u["name"], user.name.as_str());
             match &user.password_hash {
                 Some(hash) => assert_eq!(u["passwd"], hash.as_str()),
@@ -305,19 +305,20 @@ fn check_user_data(valid: &Validated, r: &Rendered, keys: &[String]) {
             } else {
                 assert_eq!(u["groups"], json!(user.groups));
             }
-            if keys.is_empty() {
-                assert!(u.get("ssh_authorized_keys").is_none());
-            } else {
-                assert_eq!(u["ssh_authorized_keys"], key_list);
-            }
-            assert!(doc.get("ssh_authorized_keys").is_none());
             let fields: BTreeSet<&str> = u.as_object().unwrap().keys().map(String::as_str).collect();
-            let known =
-                BTreeSet::from(["name", "passwd", "lock_passwd", "sudo", "shell", "groups", "ssh_authorized_keys"]);
+            let known = BTreeSet::from(["name", "passwd", "lock_passwd", "sudo", "shell", "groups"]);
             assert!(fields.is_subset(&known), "no plain password field: {fields:?}");
         }
-        None if keys.is_empty() => assert!(doc.get("ssh_authorized_keys").is_none() && doc.get("users").is_none()),
-        None => assert_eq!(doc["ssh_authorized_keys"], key_list, "keys for the image's default user"),
+        None => assert!(doc.get("users").is_none() && doc.get("system_info").is_none(), "the image's own default user"),
+    }
+    // The keys of sshKeySecret reach the guest through KubeVirt, named in the VM.
+    let credentials = serde_json::to_value(&r.vm.spec.template.spec.access_credentials).unwrap();
+    match &spec.ssh_key_secret {
+        Some(secret) => assert_eq!(
+            credentials,
+            json!([{ "sshPublicKey": { "source": { "secret": { "secretName": secret } }, "propagationMethod": { "noCloud": {} } } }])
+        ),
+        None => assert_eq!(credentials, json!([])),
     }
 }
 
@@ -340,21 +341,17 @@ proptest! {
     }
 
     #[test]
-    fn user_data_holds_the_user_the_hash_and_the_keys(
-        input in wukong(),
-        keys in prop::collection::vec(prop_oneof!["ssh-ed25519 [A-Za-z0-9+/]{20,68} [a-z]{1,8}@[a-z]{1,8}", text()], 0..4),
-    ) {
+    fn user_data_holds_the_user_and_the_hash_and_the_vm_names_the_keys(input in wukong()) {
         let valid = valid(&input);
-        let keys = if valid.wukong().spec.ssh_key_secret.is_some() { keys } else { Vec::new() };
         let plan = plan::plan(valid.wukong(), true);
-        let Some(secret) = cloudinit::secret(valid.wukong(), &plan, &keys) else {
-            prop_assert!(valid.wukong().spec.cloud_init_user.is_none() && keys.is_empty());
+        let Some(secret) = cloudinit::secret(valid.wukong(), &plan) else {
+            prop_assert!(valid.wukong().spec.cloud_init_user.is_none() && valid.wukong().spec.ssh_key_secret.is_none());
             return Ok(());
         };
         let r = Rendered { cloud_init_secret: Some(secret), ..render(&valid, &RenderOptions::default()) };
-        check_user_data(&valid, &r, &keys);
+        check_user_data(&valid, &r);
         // Same input, same bytes.
-        let again = cloudinit::secret(valid.wukong(), &plan, &keys);
+        let again = cloudinit::secret(valid.wukong(), &plan);
         prop_assert_eq!(r.cloud_init_secret, again);
     }
 }
@@ -381,24 +378,6 @@ fn generated_wukongs_cover_every_kind_of_network_data() {
     assert!([dhcp, v4, v6, none, nad, users].iter().all(|c| *c >= 20), "{dhcp} {v4} {v6} {none} {nad} {users}");
 }
 
-// ---- the Secret's keys -------------------------------------------------------------------
-
-#[test]
-fn ssh_keys_are_every_key_line_of_every_value_once() {
-    let data = BTreeMap::from([
-        ("b-admin".to_string(), ByteString(b"ssh-ed25519 AAAA-b admin@example\n".to_vec())),
-        (
-            "a-team".to_string(),
-            ByteString(b"# the team\nssh-rsa AAAA-a1 one@example\r\n\n  ssh-ed25519 AAAA-a2 two@example  \n".to_vec()),
-        ),
-        ("dup".to_string(), ByteString(b"ssh-rsa AAAA-a1 one@example".to_vec())),
-    ]);
-    assert_eq!(
-        cloudinit::ssh_keys_from(&data),
-        ["ssh-rsa AAAA-a1 one@example", "ssh-ed25519 AAAA-a2 two@example", "ssh-ed25519 AAAA-b admin@example"]
-    );
-}
-
 // ---- the full example --------------------------------------------------------------------
 
 fn full_vm() -> Validated {
@@ -409,13 +388,10 @@ fn full_vm() -> Validated {
     valid(&object)
 }
 
-const KEYS: &[&str] = &["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGV4YW1wbGUta2V5LW5vdC1yZWFs dbadmin@laptop"];
-
 #[test]
 fn the_full_example_user_data() {
     let valid = full_vm();
-    let keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
-    insta::assert_snapshot!(cloudinit::user_data(valid.wukong(), &keys));
+    insta::assert_snapshot!(cloudinit::user_data(valid.wukong()));
 }
 
 #[test]
@@ -428,8 +404,7 @@ fn the_full_example_network_data() {
 #[test]
 fn the_full_example_secret() {
     let valid = full_vm();
-    let keys: Vec<String> = KEYS.iter().map(|k| k.to_string()).collect();
     let plan = plan::plan(valid.wukong(), true);
-    let secret = cloudinit::secret(valid.wukong(), &plan, &keys).unwrap();
+    let secret = cloudinit::secret(valid.wukong(), &plan).unwrap();
     insta::assert_snapshot!(serde_saphyr::to_string(&secret).unwrap());
 }

@@ -1,12 +1,15 @@
 //! The command line.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use wukong_render::CniVersion;
 
 use crate::commands;
+use crate::controller::Config;
 
 #[derive(Parser, Debug)]
 #[command(name = "wukong", version, about = "Wukong: VMs on Kubernetes, on the right VLAN with the right address")]
@@ -18,11 +21,98 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the operator (in-cluster, or with KUBECONFIG).
-    Controller(crate::controller::ControllerArgs),
+    Controller(ControllerArgs),
     /// Print the NADs and the VirtualMachine every Wukong in a file yields (offline).
     Render(RenderArgs),
     /// Print the Wukong CRD as YAML.
     Crd,
+}
+
+/// `wukong controller` flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ControllerArgs {
+    /// Only reconcile Wukongs in this namespace (default: all namespaces).
+    #[arg(long, env = "WUKONG_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Namespaces, besides a Wukong's own, that `nadName` may point into (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub nad_namespaces: Vec<String>,
+    /// CNI spec version of generated NAD configs.
+    #[arg(long, default_value = "0.3.1", value_parser = parse_cni_version)]
+    pub cni_version: CniVersion,
+    /// Address of /metrics, /livez and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Wukongs reconciled at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+    /// How often to check whether Multus' and KubeVirt's CRDs appeared or went away.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub discovery_interval: Duration,
+    /// Safety-net resync of converged Wukongs.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    pub resync: Duration,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "wukong-controller")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, else --namespace, else default).
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Identity in the Lease (default: the pod name, else a random one).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Seconds a leader holds the Lease without renewing it; it stops writing after two thirds.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+}
+
+impl ControllerArgs {
+    /// The controller's settings.
+    pub fn config(&self) -> Config {
+        Config {
+            namespace: self.namespace.clone(),
+            nad_namespaces: self.nad_namespaces.iter().cloned().collect(),
+            cni_version: self.cni_version,
+            concurrency: self.concurrency,
+            discovery_interval: self.discovery_interval,
+            resync: self.resync,
+            lease_name: self.lease_name.clone(),
+            lease_namespace: self
+                .lease_namespace
+                .clone()
+                .or_else(|| self.namespace.clone())
+                .unwrap_or_else(|| "default".into()),
+            identity: self.identity.clone().unwrap_or_else(random_identity),
+            lease_duration: Duration::from_secs(self.lease_duration.max(1)),
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Parses `90s`, `2m`, `500ms` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = number.parse().map_err(|_| format!("invalid duration {s:?}: use e.g. 30s, 2m or 500ms"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("invalid duration {s:?}: use e.g. 30s, 2m or 500ms")),
+    }
+}
+
+fn random_identity() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "wukong".into());
+    format!("{host}-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
 #[derive(clap::Args, Debug)]

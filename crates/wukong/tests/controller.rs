@@ -200,17 +200,25 @@ async fn a_removed_network_deletes_its_nad_and_leaves_the_vm() {
     })
     .await;
 
-    // Switching a network to nadName also deletes the NAD we generated for it.
+    // Switching a network to a nadName that does not exist yet holds the VM (NADNotFound), and
+    // the NAD the VM still uses is kept: its next launcher pod needs it.
     for n in manifest["spec"]["networks"].as_array_mut().unwrap() {
         if n["name"] == "mgmt" {
             *n = json!({ "name": "mgmt", "type": "bridge", "nadName": "shared-mgmt" });
         }
     }
     apply(&ns.client, &manifest).await;
+    wait_condition(&ns, "web-server-01", "NetworksReady", "False", "NADNotFound").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(api.get_opt("web-server-01-mgmt-nad").await.unwrap().is_some(), "kept while the held VM uses it");
+    // Once the named NAD exists, the VM moves to it and the generated NAD goes.
+    support::apply_strict(&ns.client, &foreign_nad(&ns.name, "shared-mgmt", "br-shared")).await;
     wait_for("the mgmt NAD to be deleted", WAIT, || async {
         api.get_opt("web-server-01-mgmt-nad").await.ok()?.is_none().then_some(())
     })
     .await;
+    let vm = vms(&ns).get("web-server-01-vm").await.unwrap();
+    assert_eq!(vm.data["spec"]["template"]["spec"]["networks"][1]["multus"]["networkName"], "shared-mgmt");
     controller.stop().await;
 }
 

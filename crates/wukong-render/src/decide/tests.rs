@@ -38,6 +38,7 @@ fn facts(valid: &Validated) -> Facts {
         ssh_keys: SshKeys::NotNamed,
         cloud_init_secret: Presence::Absent,
         kubevirt: None,
+        live_vm: None,
     }
 }
 
@@ -168,6 +169,78 @@ fn multus_absent_falls_back_to_the_pod_network() {
     assert!(d.networks.message.contains("networks mgmt, data fell back to the pod network"));
 }
 
+fn live_vm(nads: &[&str], secrets: &[&str]) -> Option<LiveVm> {
+    Some(LiveVm {
+        nads: nads.iter().map(|n| NadRef::parse(n, "prod")).collect(),
+        secrets: secrets.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+#[test]
+fn multus_gone_holds_an_existing_vm_with_secondary_networks_instead_of_stripping_them() {
+    let v = seed();
+    let mut f = facts(&v);
+    f.kinds.nad = false;
+    f.vm = Presence::Ours;
+    f.live_vm = live_vm(&["web-mgmt-nad", "web-data-nad"], &[]);
+    f.owned_nads = ["web-mgmt-nad".to_string()].into();
+    let d = decide(&v, &f, &Policy::default());
+    let verdict = held(&d);
+    assert_eq!(verdict.reason, Reason::MultusNotInstalled);
+    assert!(
+        verdict.message.contains("keeps its secondary networks (prod/web-data-nad, prod/web-mgmt-nad)"),
+        "{}",
+        verdict.message
+    );
+    assert!(d.delete_nads.is_empty() && d.apply_nads.is_empty());
+    assert_eq!(d.apply_secret, None);
+    // A VM that only has the pod network has nothing to lose: the fallback applies.
+    f.live_vm = live_vm(&[], &[]);
+    assert_eq!(vm_networks(&decide(&v, &f, &Policy::default())), ["default"]);
+}
+
+#[test]
+fn a_held_vm_keeps_the_nads_it_uses() {
+    // data switched to a nadName that does not exist: the VM is held, so its NAD stays.
+    let v = valid(json!([
+        { "name": "mgmt", "type": "bridge" },
+        { "name": "data", "type": "bridge", "nadName": "shared-data" }
+    ]));
+    let mut f = facts(&v);
+    f.named_nads.values_mut().for_each(|exists| *exists = false);
+    f.vm = Presence::Ours;
+    f.live_vm = live_vm(&["web-mgmt-nad", "web-data-nad"], &[]);
+    f.owned_nads = ["web-mgmt-nad", "web-data-nad", "web-old-nad"].map(String::from).into();
+    let d = decide(&v, &f, &Policy::default());
+    assert_eq!(held(&d).reason, Reason::WaitingForNetworks);
+    assert_eq!(d.delete_nads, ["web-old-nad"], "only what the live VM no longer uses");
+    // Once the NAD exists the VM is applied without data's generated NAD, which can go.
+    f.named_nads.values_mut().for_each(|exists| *exists = true);
+    let d = decide(&v, &f, &Policy::default());
+    assert_eq!(d.delete_nads, ["web-data-nad", "web-old-nad"]);
+}
+
+#[test]
+fn the_cloud_init_secret_goes_when_nothing_needs_it() {
+    let v = valid(json!([{ "name": "lan", "type": "bridge" }]));
+    let mut f = facts(&v);
+    f.cloud_init_secret = Presence::Ours;
+    f.vm = Presence::Ours;
+    f.live_vm = live_vm(&["web-lan-nad"], &["web-cloudinit"]);
+    let d = decide(&v, &f, &Policy::default());
+    assert!(d.delete_secret, "old hashes and keys do not linger");
+    // Never a foreign one, and never while a held VM still uses it.
+    f.cloud_init_secret = Presence::Foreign;
+    assert!(!decide(&v, &f, &Policy::default()).delete_secret);
+    f.cloud_init_secret = Presence::Ours;
+    f.kinds.vm = false;
+    assert!(!decide(&v, &f, &Policy::default()).delete_secret);
+    let needs = with_spec(json!({}));
+    let mut f = facts(&needs);
+    f.cloud_init_secret = Presence::Ours;
+    assert!(!decide(&needs, &f, &Policy::default()).delete_secret);
+}
+
 #[test]
 fn kubevirt_absent_still_reconciles_the_nads() {
     let v = seed();
@@ -264,39 +337,28 @@ fn a_missing_ssh_key_secret_holds_the_vm_and_applies_no_cloud_init_secret() {
 }
 
 #[test]
-fn the_keys_of_the_ssh_key_secret_go_into_the_cloud_init_secret_never_into_the_vm() {
+fn the_ssh_key_secret_is_named_in_access_credentials_never_read() {
     let v = with_spec(json!({ "sshKeySecret": "web-keys", "cloudInitUser": { "name": "ops" } }));
     let mut f = facts(&v);
-    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey ops@example".into()]);
+    f.ssh_keys = SshKeys::Found;
     let d = decide(&v, &f, &Policy::default());
     let secret = d.apply_secret.as_ref().unwrap();
     assert_eq!(secret.metadata.name.as_deref(), Some("web-cloudinit"));
     assert_eq!(secret.metadata.namespace.as_deref(), Some("prod"));
     let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Wukong", "web", Some(true)));
-    assert!(secret_text(&d, "userdata").contains("\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey ops@example\""));
+    assert!(!secret_text(&d, "userdata").contains("ssh"), "no keys in the cloud-init Secret: KubeVirt adds them");
     assert!(secret_text(&d, "networkdata").contains("\"192.168.100.10/24\""));
     assert_eq!(vm_volumes(&d), ["cloudinit"]);
     let VmAction::Apply(vm) = &d.vm else { unreachable!() };
-    let vm_text = serde_json::to_string(vm).unwrap();
-    assert!(!vm_text.contains("ssh-ed25519"), "keys never inline in the VM");
+    let credential = serde_json::to_value(&vm.spec.template.spec.access_credentials).unwrap();
+    assert_eq!(
+        credential,
+        json!([{ "sshPublicKey": { "source": { "secret": { "secretName": "web-keys" } }, "propagationMethod": { "noCloud": {} } } }])
+    );
     let source = vm.spec.template.spec.volumes[0].cloud_init_no_cloud.as_ref().unwrap();
     assert_eq!(source.secret_ref.as_ref().unwrap().name, "web-cloudinit");
     assert_eq!(source.network_data_secret_ref.as_ref().unwrap().name, "web-cloudinit");
-}
-
-#[test]
-fn changed_keys_change_the_cloud_init_secret() {
-    let v = with_spec(json!({ "sshKeySecret": "web-keys" }));
-    let mut f = facts(&v);
-    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAA-one".into()]);
-    let one = decide(&v, &f, &Policy::default());
-    f.ssh_keys = SshKeys::Found(vec!["ssh-ed25519 AAAA-two".into()]);
-    let two = decide(&v, &f, &Policy::default());
-    assert!(secret_text(&two, "userdata").contains("AAAA-two"));
-    assert!(!secret_text(&two, "userdata").contains("AAAA-one"));
-    assert_ne!(one.apply_secret, two.apply_secret);
-    assert_eq!(one.vm, two.vm, "the VM only references the Secret, so it does not change");
 }
 
 #[test]

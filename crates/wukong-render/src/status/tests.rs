@@ -69,6 +69,7 @@ fn an_unchanged_status_keeps_its_transition_times() {
     let observed = Observed { vm_stored: true, ..Observed::default() };
     let first = compute(&v, &decision(&v, all()), &observed, &at(0));
     let v = wukong(Some(&first));
+    let observed = Observed { previous: Some(&first), ..observed };
     let second = compute(&v, &decision(&v, all()), &observed, &at(600));
     assert_eq!(first, second, "nothing changed, so nothing is written");
     assert!(transitions(Some(&first), &second).is_empty(), "and no event is published");
@@ -100,7 +101,13 @@ fn a_real_transition_moves_only_that_conditions_time() {
         ],
         ..Default::default()
     };
-    let observed = Observed { vm_stored: true, vm: Some(&vm_status), vmi: Some(&vmi), ..Observed::default() };
+    let observed = Observed {
+        vm_stored: true,
+        vm: Some(&vm_status),
+        vmi: Some(&vmi),
+        previous: Some(&first),
+        ..Observed::default()
+    };
     let second = compute(&v, &decision(&v, all()), &observed, &at(60));
     assert_eq!(second.phase, Some(Phase::Running));
     assert_eq!(second.node_name.as_deref(), Some("node-a"));
@@ -161,7 +168,7 @@ fn an_invalid_spec_is_an_error_with_the_reasons_and_one_event() {
         errors: vec![crate::FieldError { field: "spec.networks[0]".into(), detail: "type is required".into() }],
     };
     w.metadata.generation = Some(3);
-    let s = invalid(&w, &bad, &at(10));
+    let s = invalid(&w, &bad, Some(&before), &at(10));
     assert_eq!(s.phase, Some(Phase::Error));
     assert_eq!(s.observed_generation, Some(3));
     let ready = cond(&s, "Ready");
@@ -174,7 +181,7 @@ fn an_invalid_spec_is_an_error_with_the_reasons_and_one_event() {
     assert_eq!(events[0].message, "spec.networks[0]: type is required", "the event says what to fix");
     // Seen again unchanged: the same status, no event.
     w.status = Some(s.clone());
-    assert_eq!(invalid(&w, &bad, &at(99)), s);
+    assert_eq!(invalid(&w, &bad, Some(&s), &at(99)), s);
 }
 
 #[test]
@@ -310,7 +317,7 @@ fn a_failing_instance_or_an_error_status_is_a_failure_too() {
     let s = compute(
         &v,
         &decision(&v, all()),
-        &Observed { vm_stored: true, vm: Some(&vm), vmi: Some(&vmi), volumes: &[] },
+        &Observed { vm_stored: true, vm: Some(&vm), vmi: Some(&vmi), ..Observed::default() },
         &at(0),
     );
     assert_eq!(
@@ -349,5 +356,77 @@ fn a_vm_on_its_way_says_what_kubevirt_waits_for() {
     assert_eq!(
         c.message,
         "VirtualMachine prod/web-vm is stored; KubeVirt reports it Starting (PodNotExists: virt-launcher pod has not yet been scheduled)"
+    );
+}
+
+#[test]
+fn a_refused_write_holds_its_condition_down_with_the_servers_words() {
+    let v = wukong(None);
+    let failures = [Failure {
+        condition: conditions::VIRTUAL_MACHINE_READY,
+        reason: Reason::ApplyFailed,
+        message: "apply VirtualMachine prod/web-vm: admission webhook \"virtualmachine-validator.kubevirt.io\" denied the request: x".into(),
+    }];
+    let observed = Observed { failures: &failures, ..Observed::default() };
+    let s = compute(&v, &decision(&v, all()), &observed, &at(0));
+    let vm = cond(&s, "VirtualMachineReady");
+    assert_eq!((vm.status.as_str(), vm.reason.as_str()), ("False", "ApplyFailed"));
+    assert!(vm.message.contains("denied the request: x"), "{}", vm.message);
+    assert_eq!(cond(&s, "Ready").reason, "ApplyFailed");
+    assert_eq!(cond(&s, "NetworksReady").status, "True", "the NADs were written");
+    let events = transitions(None, &s);
+    assert!(
+        events.iter().any(|t| t.reason == "ApplyFailed" && t.warning && t.message.contains("denied")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_refused_expansion_leaves_networks_and_vm_alone_and_holds_ready() {
+    let v = wukong(None);
+    let failures = [Failure {
+        condition: conditions::READY,
+        reason: Reason::ExpansionFailed,
+        message:
+            "expand PersistentVolumeClaim prod/web-data to 45526653338: only dynamically provisioned pvc can be resized"
+                .into(),
+    }];
+    let vm = VirtualMachineStatus { printable_status: Some("Running".into()), ready: Some(true), ..Default::default() };
+    let observed = Observed { vm_stored: true, vm: Some(&vm), failures: &failures, ..Observed::default() };
+    let s = compute(&v, &decision(&v, all()), &observed, &at(0));
+    assert_eq!(cond(&s, "NetworksReady").status, "True");
+    assert_eq!(cond(&s, "VirtualMachineReady").status, "True");
+    let ready = cond(&s, "Ready");
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "ExpansionFailed"));
+    assert_eq!(s.phase, Some(Phase::Running), "the VM still runs");
+}
+
+#[test]
+fn transition_times_and_events_come_from_the_same_previous_status() {
+    // The stored status lags behind the one this controller last wrote (its watch has not shown
+    // it yet): both the transition time and the events are computed against the written one.
+    let v = wukong(None);
+    let stored = compute(&v, &decision(&v, all()), &Observed::default(), &at(0));
+    let written = compute(&v, &decision(&v, all()), &Observed { vm_stored: true, ..Observed::default() }, &at(30));
+    let v = wukong(Some(&stored));
+    let next = compute(
+        &v,
+        &decision(&v, all()),
+        &Observed { vm_stored: true, previous: Some(&written), ..Observed::default() },
+        &at(90),
+    );
+    assert_eq!(next, written, "nothing changed since the written status");
+    assert!(transitions(Some(&written), &next).is_empty());
+}
+
+#[test]
+fn a_wukong_that_does_not_decode_is_an_invalid_spec() {
+    let s = undecodable(Some(4), "spec.cpu: invalid type: string \"four\", expected i32", None, &at(0));
+    assert_eq!(s.phase, Some(Phase::Error));
+    assert_eq!(s.observed_generation, Some(4));
+    let ready = cond(&s, "Ready");
+    assert_eq!(
+        (ready.reason.as_str(), ready.message.as_str()),
+        ("InvalidSpec", "spec.cpu: invalid type: string \"four\", expected i32")
     );
 }

@@ -7,7 +7,8 @@ use futures::FutureExt;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-use crate::controller::{self, ControllerArgs, LogFormat, State};
+use crate::cli::{ControllerArgs, LogFormat};
+use crate::controller::{self, State};
 
 pub fn run(args: ControllerArgs) -> ExitCode {
     init_logging(args.log_format);
@@ -34,7 +35,7 @@ async fn serve(args: ControllerArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
     info!(addr = %listener.local_addr()?, "serving /metrics, /livez, /readyz");
     let http = tokio::spawn(controller::http::serve(listener, state.clone(), shutdown.clone()));
-    controller::run(args, client, state, shutdown).await?;
+    controller::run(args.config(), client, state, shutdown).await?;
     http.await??;
     Ok(())
 }
@@ -50,8 +51,7 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn,kube_lease_manager=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,kube=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

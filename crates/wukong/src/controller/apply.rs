@@ -1,21 +1,37 @@
-//! Write-side I/O: server-side apply with one field manager (skipped when the live object is
-//! already as desired), and deletion of generated NADs no longer wanted.
+//! Write side: server-side apply with one field manager, only over what is wukong's, only when
+//! something changed; deletes of what it no longer wants; a grown disk's PVC.
+//!
+//! Every write names the object it expects, so a race with someone else fails instead of
+//! overwriting them:
+//! - an object observed absent is created by an apply whose `metadata.resourceVersion` no stored
+//!   object has: the API server creates it when it is still absent and answers 409 when
+//!   something took the name meanwhile (nothing foreign is adopted by a forced apply);
+//! - an object observed as ours is applied with its `metadata.uid`: if it was deleted, or
+//!   deleted and made again by someone else, the API server answers 409;
+//! - a delete carries the uid it was decided on.
+//!
+//! A 409 means the observation is out of date: the reconcile is retried soon, after the watches
+//! caught up. Before the first write of a reconcile the gate is checked (only the leader writes).
+
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
-use serde_json::Value;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use serde_json::{Value, json};
 use wukong_render::drift;
 
-use super::context::FIELD_MANAGER;
-use super::error::{Error, Result};
+use super::context::{ChildKey, Context, FIELD_MANAGER};
+use super::error::{Error, Result, Stage};
+
+/// A resourceVersion no stored object has: an apply carrying it only creates.
+const CREATE_ONLY: &str = "1";
 
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
     Unchanged,
     /// Written; the object as the API server stored it.
-    Written(Box<Value>),
+    Written(Arc<Value>),
 }
 
 impl Applied {
@@ -24,9 +40,18 @@ impl Applied {
     }
 }
 
-/// Applies `desired` unless `live` already holds it. `desired` is stamped here.
+/// Only the leader writes, and only while its lease is fresh.
+pub fn may_write(ctx: &Context) -> Result<()> {
+    if ctx.gate.can_write() { Ok(()) } else { Err(Error::NotLeader) }
+}
+
+/// Applies `desired` (a child of kind `kind`) unless `live` already holds it. `live` is what
+/// the observation found: absent, or ours (never someone else's: those are not applied).
 pub async fn apply<T: serde::Serialize>(
-    api: &Api<DynamicObject>,
+    ctx: &Context,
+    stage: Stage,
+    kind: &'static str,
+    resource: &ApiResource,
     desired: &T,
     live: Option<&Value>,
 ) -> Result<Applied> {
@@ -36,14 +61,37 @@ pub async fn apply<T: serde::Serialize>(
     if live.is_some_and(|l| drift::up_to_date(l, &desired)) {
         return Ok(Applied::Unchanged);
     }
+    may_write(ctx)?;
     let name = desired.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let stored = api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired)).await?;
-    let stored = serde_json::to_value(stored).map_err(|source| Error::Json { what: "a stored object", source })?;
-    Ok(Applied::Written(Box::new(stored)))
+    let namespace = desired.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
+    let precondition = match live.and_then(|l| l.pointer("/metadata/uid")) {
+        Some(uid) => ("uid", uid.clone()),
+        None => ("resourceVersion", json!(CREATE_ONLY)),
+    };
+    desired["metadata"][precondition.0] = precondition.1;
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &namespace, resource);
+    let object = format!("{kind} {namespace}/{name}");
+    let stored = api
+        .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&desired))
+        .await
+        .map_err(|e| Error::api(stage, &object, e))?;
+    let stored = Arc::new(super::observe::to_json(&stored));
+    ctx.memory.wrote((kind, namespace, name), stored.clone());
+    Ok(Applied::Written(stored))
 }
 
-/// Deletes a generated NAD, only if it is still the one we saw (same uid).
-pub async fn delete(api: &Api<DynamicObject>, name: &str, uid: Option<String>) -> Result<()> {
+/// Deletes a child wukong decided to remove, only if it is still the one decided on (same uid).
+/// Gone already, or replaced meanwhile (409): nothing to do.
+pub async fn delete(
+    ctx: &Context,
+    stage: Stage,
+    key: ChildKey,
+    resource: &ApiResource,
+    uid: Option<String>,
+) -> Result<()> {
+    may_write(ctx)?;
+    let (kind, namespace, name) = &key;
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, resource);
     let params = DeleteParams {
         preconditions: uid.map(|uid| Preconditions { uid: Some(uid), resource_version: None }),
         ..DeleteParams::default()
@@ -51,18 +99,21 @@ pub async fn delete(api: &Api<DynamicObject>, name: &str, uid: Option<String>) -
     match api.delete(name, &params).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(Error::api(stage, format!("{kind} {namespace}/{name}"), e)),
     }
 }
 
 /// Asks a PVC for `size` of storage (only that field is applied; CDI owns the rest).
-pub async fn expand(client: &Client, namespace: &str, pvc: &str, size: &str) -> Result<()> {
-    let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
-    let patch = serde_json::json!({
+pub async fn expand(ctx: &Context, namespace: &str, pvc: &str, size: &str) -> Result<()> {
+    may_write(ctx)?;
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+    let patch = json!({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": { "name": pvc, "namespace": namespace },
         "spec": { "resources": { "requests": { "storage": size } } }
     });
-    api.patch(pvc, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    api.patch(pvc, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(|e| Error::api(Stage::ExpandPvc, format!("PersistentVolumeClaim {namespace}/{pvc} to {size}"), e))?;
     Ok(())
 }

@@ -1,102 +1,144 @@
-//! Read-side I/O: the facts a decision needs, and the live objects that tell whether an apply
-//! would change anything.
+//! Read side: the facts a decision needs and the live objects an apply compares with, from the
+//! watches' stores (and the controller's own writes not yet seen by them). The only requests it
+//! sends are for what wukong may not watch: the cloud-init Secret when nothing is known of it
+//! (at start, or once a resync), and whether an `sshKeySecret` exists (its metadata).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
-use kube::{Resource, ResourceExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::Value;
-use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
-use wukong_api::nad::NetworkAttachmentDefinition;
-use wukong_api::{Wukong, labels};
+use wukong_api::Wukong;
+use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus};
 use wukong_render::capabilities::KubeVirtCapabilities;
-use wukong_render::decide::{Facts, Presence, SshKeys, wanted_nads, wanted_ssh_key_secret};
+use wukong_render::decide::{Facts, LiveVm, Presence, SshKeys, wanted_nads, wanted_ssh_key_secret};
 use wukong_render::disks::{FilesystemOverhead, OverheadMath, PvcObservation};
 use wukong_render::status::VolumeObservation;
 use wukong_render::{Validated, cloudinit, disks, names};
 
-use super::context::Context;
-use super::error::{Error, Result};
+use super::context::{ChildKey, Context};
+use super::error::{Error, Result, Stage};
+
+/// The kinds wukong reads and writes, and the names its memory keys them by.
+pub mod resources {
+    use kube::api::ApiResource;
+    use wukong_api::kubevirt::{VirtualMachine, VirtualMachineInstance};
+    use wukong_api::nad::NetworkAttachmentDefinition;
+
+    pub const NAD: &str = "NetworkAttachmentDefinition";
+    pub const VM: &str = "VirtualMachine";
+    pub const VMI: &str = "VirtualMachineInstance";
+    pub const DV: &str = "DataVolume";
+    pub const PVC: &str = "PersistentVolumeClaim";
+    pub const SECRET: &str = "Secret";
+
+    pub fn nad() -> ApiResource {
+        ApiResource::erase::<NetworkAttachmentDefinition>(&())
+    }
+
+    pub fn vm() -> ApiResource {
+        ApiResource::erase::<VirtualMachine>(&())
+    }
+
+    pub fn vmi() -> ApiResource {
+        ApiResource::erase::<VirtualMachineInstance>(&())
+    }
+
+    pub fn secret() -> ApiResource {
+        ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&())
+    }
+
+    fn cdi_kind(kind: &str, plural: &str) -> ApiResource {
+        ApiResource {
+            group: "cdi.kubevirt.io".into(),
+            version: "v1beta1".into(),
+            api_version: "cdi.kubevirt.io/v1beta1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        }
+    }
+
+    /// CDI's DataVolume (`cdi.kubevirt.io/v1beta1`).
+    pub fn data_volume() -> ApiResource {
+        cdi_kind("DataVolume", "datavolumes")
+    }
+
+    /// CDI's cluster-wide config, `config` (filesystem overhead).
+    pub fn cdi_config() -> ApiResource {
+        cdi_kind("CDIConfig", "cdiconfigs")
+    }
+
+    /// CDI's CR (the version cdi-operator deployed).
+    pub fn cdi() -> ApiResource {
+        cdi_kind("CDI", "cdis")
+    }
+
+    /// The KubeVirt CR (`kubevirt.io/v1` `KubeVirt`).
+    pub fn kubevirt() -> ApiResource {
+        ApiResource {
+            group: "kubevirt.io".into(),
+            version: "v1".into(),
+            api_version: "kubevirt.io/v1".into(),
+            kind: "KubeVirt".into(),
+            plural: "kubevirts".into(),
+        }
+    }
+}
 
 /// The facts plus the live objects wukong may apply over.
 pub struct Observation {
     pub facts: Facts,
     /// Live generated NADs controlled by this Wukong, by name, as JSON.
-    pub nads: BTreeMap<String, Value>,
+    pub nads: BTreeMap<String, Arc<Value>>,
     /// The live VM, when controlled by this Wukong, as JSON.
-    pub vm: Option<Value>,
-    /// uid of every NAD generated for this Wukong, by name (deletes are conditional on it).
+    pub vm: Option<Arc<Value>>,
+    /// uid of every NAD this Wukong controls, by name (deletes are conditional on it).
     pub owned_uids: BTreeMap<String, String>,
     /// The live cloud-init Secret, when controlled by this Wukong, as JSON.
-    pub cloud_init_secret: Option<Value>,
-}
-
-pub fn nad_resource() -> ApiResource {
-    ApiResource::erase::<NetworkAttachmentDefinition>(&())
-}
-
-pub fn vm_resource() -> ApiResource {
-    ApiResource::erase::<VirtualMachine>(&())
-}
-
-pub fn vmi_resource() -> ApiResource {
-    ApiResource::erase::<VirtualMachineInstance>(&())
-}
-
-pub fn secret_resource() -> ApiResource {
-    ApiResource::erase::<Secret>(&())
-}
-
-/// CDI's DataVolume (`cdi.kubevirt.io/v1beta1`), read as JSON: only its status is used.
-pub fn data_volume_resource() -> ApiResource {
-    ApiResource {
-        group: "cdi.kubevirt.io".into(),
-        version: "v1beta1".into(),
-        api_version: "cdi.kubevirt.io/v1beta1".into(),
-        kind: "DataVolume".into(),
-        plural: "datavolumes".into(),
-    }
-}
-
-/// The KubeVirt CR (`kubevirt.io/v1` `KubeVirt`), read as JSON.
-pub fn kubevirt_resource() -> ApiResource {
-    ApiResource {
-        group: "kubevirt.io".into(),
-        version: "v1".into(),
-        api_version: "kubevirt.io/v1".into(),
-        kind: "KubeVirt".into(),
-        plural: "kubevirts".into(),
-    }
-}
-
-/// A cluster-scoped kind of CDI's (`cdi.kubevirt.io/v1beta1`).
-fn cdi_resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: "cdi.kubevirt.io".into(),
-        version: "v1beta1".into(),
-        api_version: "cdi.kubevirt.io/v1beta1".into(),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
-}
-
-pub fn dynamic(ctx: &Context, namespace: &str, resource: &ApiResource) -> Api<DynamicObject> {
-    Api::namespaced_with(ctx.client.clone(), namespace, resource)
+    pub cloud_init_secret: Option<Arc<Value>>,
 }
 
 /// Whose an object is: controlled (controller owner reference) by this Wukong or not.
-pub fn presence(wukong: &Wukong, object: Option<&impl Resource>) -> Presence {
+pub fn presence(wukong: &Wukong, object: Option<&Value>) -> Presence {
     match object {
         None => Presence::Absent,
-        Some(o) if controlled_by(wukong, o.meta().owner_references.as_deref().unwrap_or_default()) => Presence::Ours,
+        Some(o) if controlled_by(wukong, o) => Presence::Ours,
         Some(_) => Presence::Foreign,
     }
 }
 
-fn controlled_by(wukong: &Wukong, owners: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]) -> bool {
+fn controlled_by(wukong: &Wukong, object: &Value) -> bool {
     let uid = wukong.metadata.uid.as_deref();
-    owners.iter().any(|o| o.controller == Some(true) && o.kind == "Wukong" && Some(o.uid.as_str()) == uid)
+    let owners = object.pointer("/metadata/ownerReferences").and_then(Value::as_array);
+    owners.into_iter().flatten().any(|o| {
+        o["controller"] == true && o["kind"] == "Wukong" && o["uid"].as_str().is_some() && o["uid"].as_str() == uid
+    })
+}
+
+/// An object of a store, as JSON, or what our own last write left when that is newer.
+fn stored(
+    ctx: &Context,
+    store: &Store<DynamicObject>,
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+) -> Option<Arc<Value>> {
+    let dyntype = store_dyntype(kind);
+    let found = store.get(&ObjectRef::new_with(name, dyntype).within(namespace)).map(|o| Arc::new(to_json(&*o)));
+    ctx.memory.freshest(&(kind, namespace.to_string(), name.to_string()), found)
+}
+
+fn store_dyntype(kind: &str) -> kube::api::ApiResource {
+    match kind {
+        resources::NAD => resources::nad(),
+        resources::VM => resources::vm(),
+        resources::VMI => resources::vmi(),
+        resources::DV => resources::data_volume(),
+        _ => resources::secret(),
+    }
 }
 
 pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
@@ -104,69 +146,109 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
     let namespace = names::namespace_of(wukong);
     let mut facts = Facts { kinds: ctx.kinds, ..Facts::default() };
     let mut nads = BTreeMap::new();
-    let mut vm = None;
     let mut owned_uids = BTreeMap::new();
 
-    if ctx.kinds.nad {
+    if let Some(store) = &ctx.stores.nads {
         let (generated, named) = wanted_nads(valid, &ctx.policy);
-        let api = dynamic(ctx, namespace, &nad_resource());
         for name in generated {
-            let live = api.get_opt(&name).await?;
-            let p = presence(wukong, live.as_ref());
+            let live = stored(ctx, store, resources::NAD, namespace, &name);
+            let p = presence(wukong, live.as_deref());
             if let (Presence::Ours, Some(live)) = (p, live) {
-                nads.insert(name.clone(), to_json(&live)?);
+                nads.insert(name.clone(), live);
             }
             facts.generated_nads.insert(name, p);
         }
         for nad in named {
-            let api = dynamic(ctx, &nad.namespace, &nad_resource());
-            let exists = api.get_metadata_opt(&nad.name).await?.is_some();
+            let exists = stored(ctx, store, resources::NAD, &nad.namespace, &nad.name).is_some();
             facts.named_nads.insert(nad, exists);
         }
-        let selector =
-            format!("{}={},{}={}", labels::WUKONG, wukong.name_any(), labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
-        for nad in api.list_metadata(&ListParams::default().labels(&selector)).await? {
-            if controlled_by(wukong, nad.owner_references()) {
-                facts.owned_nads.insert(nad.name_any());
-                owned_uids.insert(nad.name_any(), nad.uid().unwrap_or_default());
-            }
+        let uid = wukong.metadata.uid.clone();
+        let ours = store.state_filter(|nad| {
+            nad.metadata.namespace.as_deref() == Some(namespace)
+                && nad.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+        });
+        for nad in ours {
+            facts.owned_nads.insert(nad.name_any());
+            owned_uids.insert(nad.name_any(), nad.uid().unwrap_or_default());
         }
     }
-    if ctx.kinds.vm {
-        let api = dynamic(ctx, namespace, &vm_resource());
-        let live = api.get_opt(&names::vm_name(names::name_of(wukong))).await?;
-        facts.vm = presence(wukong, live.as_ref());
+    let mut vm = None;
+    if let Some(store) = &ctx.stores.vms {
+        let live = stored(ctx, store, resources::VM, namespace, &names::vm_name(names::name_of(wukong)));
+        facts.vm = presence(wukong, live.as_deref());
         if facts.vm == Presence::Ours {
-            vm = live.as_ref().map(to_json).transpose()?;
+            facts.live_vm = live.as_deref().map(|v| LiveVm::from_vm(v, namespace));
+            vm = live;
         }
     }
-    // The SSH keys are read at every reconcile (and a change of that Secret triggers one), so
-    // the cloud-init Secret follows them; they are never put into the VM itself.
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     if let Some(name) = wanted_ssh_key_secret(valid) {
-        facts.ssh_keys = match secrets.get_opt(name).await? {
-            Some(secret) => SshKeys::Found(cloudinit::ssh_keys_from(&secret.data.unwrap_or_default())),
-            None => SshKeys::SecretNotFound,
-        };
+        facts.ssh_keys = ssh_key_secret(ctx, namespace, name).await?;
     }
-    let live = dynamic(ctx, namespace, &secret_resource()).get_opt(&cloudinit::secret_name(&wukong.name_any())).await?;
-    facts.cloud_init_secret = presence(wukong, live.as_ref());
-    let cloud_init_secret = match facts.cloud_init_secret {
-        Presence::Ours => live.as_ref().map(to_json).transpose()?,
-        _ => None,
-    };
-    facts.kubevirt = kubevirt_capabilities(ctx).await?;
+    let cloud_init_secret = cloud_init_secret(ctx, namespace, &cloudinit::secret_name(names::name_of(wukong))).await?;
+    facts.cloud_init_secret = presence(wukong, cloud_init_secret.as_deref());
+    let cloud_init_secret = cloud_init_secret.filter(|_| facts.cloud_init_secret == Presence::Ours);
+    facts.kubevirt = ctx.stores.kubevirts.as_ref().and_then(|store| {
+        let crs: Vec<Value> = store.state().iter().map(|cr| to_json(cr.as_ref())).collect();
+        KubeVirtCapabilities::governing(&crs)
+    });
     Ok(Observation { facts, nads, vm, owned_uids, cloud_init_secret })
 }
 
-/// What the cluster's KubeVirt can do, from its KubeVirt CR (None: no CR kind, or no CR).
-async fn kubevirt_capabilities(ctx: &Context) -> Result<Option<KubeVirtCapabilities>> {
-    if !ctx.kinds.kubevirt_config {
-        return Ok(None);
+/// Whether the `sshKeySecret` Secret exists: its metadata only (KubeVirt reads its keys). Once
+/// seen it is trusted until the next resync; while missing it is looked for at every reconcile.
+async fn ssh_key_secret(ctx: &Context, namespace: &str, name: &str) -> Result<SshKeys> {
+    if ctx.memory.key_secret_exists(namespace, name, ctx.requeue) {
+        return Ok(SshKeys::Found);
     }
-    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &kubevirt_resource());
-    let crs = api.list(&ListParams::default()).await?.items.iter().map(to_json).collect::<Result<Vec<_>>>()?;
-    Ok(KubeVirtCapabilities::governing(&crs))
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let found = api
+        .get_metadata_opt(name)
+        .await
+        .map_err(|e| Error::api(Stage::Observe, format!("Secret {namespace}/{name}"), e))?;
+    Ok(match found {
+        Some(_) => {
+            ctx.memory.saw_key_secret(namespace, name);
+            SshKeys::Found
+        }
+        None => SshKeys::SecretNotFound,
+    })
+}
+
+/// The cloud-init Secret as wukong last wrote or read it, else as the API server has it now.
+async fn cloud_init_secret(ctx: &Context, namespace: &str, name: &str) -> Result<Option<Arc<Value>>> {
+    let key: ChildKey = (resources::SECRET, namespace.to_string(), name.to_string());
+    if let Some(known) = ctx.memory.secret(namespace, name, ctx.requeue) {
+        return Ok(ctx.memory.freshest(&key, known));
+    }
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &resources::secret());
+    let live = api
+        .get_opt(name)
+        .await
+        .map_err(|e| Error::api(Stage::Observe, format!("Secret {namespace}/{name}"), e))?
+        .map(|s| Arc::new(to_json(&s)));
+    ctx.memory.saw_secret(namespace, name, live.clone());
+    Ok(ctx.memory.freshest(&key, live))
+}
+
+/// What KubeVirt reports of the VM's running instance.
+pub fn vmi_status(ctx: &Context, wukong: &Wukong) -> Result<Option<VirtualMachineInstanceStatus>> {
+    let Some(store) = &ctx.stores.vmis else { return Ok(None) };
+    let name = names::vm_name(names::name_of(wukong));
+    let vmi = stored(ctx, store, resources::VMI, names::namespace_of(wukong), &name);
+    parse(vmi.as_deref().and_then(status_field), "a VirtualMachineInstance status")
+}
+
+/// What KubeVirt reports of the VM (from the VM as stored, or as our apply returned it).
+pub fn vm_status(vm: Option<&Value>) -> Result<Option<VirtualMachineStatus>> {
+    parse(vm.and_then(status_field), "a VirtualMachine status")
+}
+
+fn status_field(object: &Value) -> Option<Value> {
+    object.get("status").filter(|s| !s.is_null()).cloned()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(value: Option<Value>, what: &'static str) -> Result<Option<T>> {
+    value.map(|v| serde_json::from_value(v).map_err(|source| Error::Json { what, source })).transpose()
 }
 
 /// The disks' volumes: the DataVolumes and the PVCs CDI made for them (named like the
@@ -178,20 +260,18 @@ pub struct Volumes {
     pub overhead: Option<FilesystemOverhead>,
 }
 
-pub async fn volumes(ctx: &Context, wukong: &Wukong) -> Result<Volumes> {
+pub fn volumes(ctx: &Context, wukong: &Wukong) -> Volumes {
     let namespace = names::namespace_of(wukong);
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
-    let data_volumes = dynamic(ctx, namespace, &data_volume_resource());
     let (mut pvcs, mut observations) = (Vec::new(), Vec::new());
     for name in disks::plan(wukong).iter().filter_map(|d| d.data_volume(names::name_of(wukong))) {
-        let pvc = claims.get_opt(&name).await?;
-        let dv = if ctx.kinds.data_volume { data_volumes.get_opt(&name).await? } else { None };
+        let pvc = ctx.stores.pvcs.get(&ObjectRef::new(&name).within(namespace));
+        let dv = ctx.stores.data_volumes.as_ref().and_then(|s| stored(ctx, s, resources::DV, namespace, &name));
         if pvc.is_none() && dv.is_none() {
             continue;
         }
         let pvc_status = pvc.as_ref().and_then(|p| p.status.clone()).unwrap_or_default();
         let dv_status = |field: &str| {
-            dv.as_ref().and_then(|d| d.data.pointer(&format!("/status/{field}"))?.as_str().map(str::to_string))
+            dv.as_ref().and_then(|d| d.pointer(&format!("/status/{field}"))?.as_str().map(str::to_string))
         };
         observations.push(VolumeObservation {
             name: name.clone(),
@@ -200,7 +280,7 @@ pub async fn volumes(ctx: &Context, wukong: &Wukong) -> Result<Volumes> {
             phase: dv_status("phase"),
             progress: dv_status("progress"),
         });
-        if let Some(spec) = pvc.and_then(|p| p.spec) {
+        if let Some(spec) = pvc.and_then(|p| p.spec.clone()) {
             let requested = spec.resources.and_then(|r| r.requests).and_then(|r| r.get("storage").map(|q| q.0.clone()));
             pvcs.extend(requested.map(|requested| PvcObservation {
                 name,
@@ -210,29 +290,33 @@ pub async fn volumes(ctx: &Context, wukong: &Wukong) -> Result<Volumes> {
             }));
         }
     }
-    let overhead = if ctx.kinds.data_volume && !pvcs.is_empty() { filesystem_overhead(ctx).await? } else { None };
-    Ok(Volumes { pvcs, observations, overhead })
+    let overhead = if pvcs.is_empty() { None } else { filesystem_overhead(ctx) };
+    Volumes { pvcs, observations, overhead }
 }
 
 /// CDI's filesystem overhead, from its CDIConfig `config` (made by cdi-controller), and how its
 /// version adds it (from the CDI CR, as cdi-operator reports it).
-async fn filesystem_overhead(ctx: &Context) -> Result<Option<FilesystemOverhead>> {
-    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &cdi_resource("CDIConfig", "cdiconfigs"));
-    let Some(config) = api.get_opt("config").await? else { return Ok(None) };
-    let crs: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &cdi_resource("CDI", "cdis"));
-    let version = crs.list(&ListParams::default()).await?.items.into_iter().find_map(|cr| {
-        cr.data.pointer("/status/observedVersion").and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string)
+fn filesystem_overhead(ctx: &Context) -> Option<FilesystemOverhead> {
+    let config = ctx.stores.cdi_configs.as_ref()?.find(|c| c.name_any() == "config")?;
+    let overhead = config.data.pointer("/status/filesystemOverhead")?;
+    let version = ctx.stores.cdis.as_ref().and_then(|s| {
+        s.state().iter().find_map(|cr| {
+            cr.data
+                .pointer("/status/observedVersion")
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        })
     });
-    let Some(overhead) = config.data.pointer("/status/filesystemOverhead") else { return Ok(None) };
     let global = overhead.get("global").and_then(Value::as_str).unwrap_or("0").to_string();
     let storage_class = overhead
         .get("storageClass")
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();
-    Ok(Some(FilesystemOverhead { global, storage_class, math: OverheadMath::of_cdi_version(version.as_deref()) }))
+    Some(FilesystemOverhead { global, storage_class, math: OverheadMath::of_cdi_version(version.as_deref()) })
 }
 
-pub fn to_json<T: serde::Serialize>(object: &T) -> Result<Value> {
-    serde_json::to_value(object).map_err(|source| Error::Json { what: "an object", source })
+pub fn to_json<T: serde::Serialize>(object: &T) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
 }

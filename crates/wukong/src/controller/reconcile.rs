@@ -1,7 +1,16 @@
-//! The reconcile pipeline: validate → observe → decide → apply (NADs, then the VM, then prune)
-//! → observe KubeVirt → status. Only the steps named observe, apply and status do I/O.
+//! The reconcile pipeline: validate → observe → decide → apply (NADs, then the cloud-init Secret
+//! and the VM, then deletes, then grown disks) → what KubeVirt and CDI report → status. Only the
+//! steps named observe, apply and status do I/O.
+//!
+//! What a failure does depends on whether a retry can help ([`Class`]): a permanent refusal (a
+//! 4xx: the schema, a webhook, RBAC) is reported in the status with the API server's words and
+//! a Warning event, what depends on it is not written, the rest goes on, and the Wukong is
+//! retried with a growing backoff; a transient error (5xx, timeouts, the API server away) leaves
+//! the status as it was and is retried with backoff; a conflict (the observation was out of
+//! date) is retried in a second.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -10,136 +19,237 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::{info, warn};
 use wukong_api::conditions::Reason;
-use wukong_api::kubevirt::VirtualMachineInstanceStatus;
 use wukong_api::{Wukong, WukongStatus};
-use wukong_render::decide::{VmAction, decide};
-use wukong_render::status::{self, Observed};
-use wukong_render::{disks, names};
+use wukong_render::decide::{SshKeys, VmAction, decide};
+use wukong_render::status::{self, Failure, Observed};
+use wukong_render::{cloudinit, disks, names};
 
 use super::apply::{self, Applied};
 use super::context::{Context, FIELD_MANAGER};
-use super::error::{Error, Result};
-use super::observe::{self, dynamic, nad_resource, secret_resource, vm_resource, vmi_resource};
+use super::error::{Class, Error, Result, Stage};
+use super::observe::{self, resources};
+use super::watches::WukongObject;
 
-pub async fn reconcile(wukong: Arc<Wukong>, ctx: Arc<Context>) -> Result<Action> {
+/// How soon a Wukong whose observation was out of date (409) is looked at again.
+const AFTER_CONFLICT: Duration = Duration::from_secs(1);
+/// How often a Wukong held for a missing `sshKeySecret` looks again (wukong may not watch
+/// Secrets).
+const SECRET_RECHECK: Duration = Duration::from_secs(10);
+
+pub async fn reconcile(object: Arc<WukongObject>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile();
-    let key = ObjectRef::from_obj(&*wukong);
-    let action = run(&wukong, &ctx).await?;
-    ctx.succeeded(&key);
+    let uid = object.uid().unwrap_or_default();
+    let action = match &object.0 {
+        Ok(wukong) => run(wukong, &ctx).await?,
+        Err(invalid) => {
+            // Stored under an older CRD and no longer decodes: said so, nothing else is written,
+            // and the other Wukongs go on.
+            ctx.metrics.failure(Reason::InvalidSpec);
+            let meta = object.meta();
+            let problem = format!("the stored Wukong does not decode: {}", invalid.error);
+            let previous = ctx.memory.last_status(&uid);
+            let next = status::undecodable(meta.generation, &problem, previous.as_ref(), &now());
+            write_status(&ctx, meta, previous.as_ref(), next).await?;
+            Action::await_change()
+        }
+    };
+    ctx.memory.succeeded(&uid);
     Ok(action)
 }
 
-/// Requeue after an error, with per-object exponential backoff. A bad spec never gets here: it
-/// waits for the spec to change.
-pub fn error_policy(wukong: Arc<Wukong>, error: &Error, ctx: Arc<Context>) -> Action {
-    let delay = ctx.backoff(&ObjectRef::from_obj(&*wukong));
+/// Requeue after an error, with per-Wukong exponential backoff (a conflict: at once).
+pub fn error_policy(object: Arc<WukongObject>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = ObjectRef::from_obj(&*object);
     ctx.metrics.failure(error.reason());
-    warn!(wukong = %ObjectRef::from_obj(&*wukong), reason = %error.reason(), %error, retry_in = ?delay, "reconcile failed");
+    let delay = match error.class() {
+        Class::Conflict => AFTER_CONFLICT,
+        Class::Permanent | Class::Transient => ctx.memory.backoff(&object.uid().unwrap_or_default()),
+    };
+    warn!(wukong = %key, reason = %error.reason(), %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
 
 async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
+    let uid = wukong.metadata.uid.clone().unwrap_or_default();
+    if wukong.metadata.deletion_timestamp.is_some() {
+        // The garbage collector is removing its children: nothing is written for it.
+        ctx.memory.forget(&uid);
+        return Ok(Action::await_change());
+    }
     let now = now();
-    let valid = match wukong_render::validate(wukong) {
+    let previous = ctx.memory.last_status(&uid).filter(|s| newer(s, wukong.status.as_ref())).or(wukong.status.clone());
+    let verdict = ctx.memory.validated(&uid, wukong.metadata.generation, || wukong_render::validate(wukong));
+    let valid = match verdict.as_ref() {
         Ok(valid) => valid,
         Err(invalid) => {
             // Nothing is written but the status; retrying cannot fix a spec.
             ctx.metrics.failure(Reason::InvalidSpec);
-            write_status(ctx, wukong, status::invalid(wukong, &invalid, &now)).await?;
+            let next = status::invalid(wukong, invalid, previous.as_ref(), &now);
+            write_status(ctx, &wukong.metadata, previous.as_ref(), next).await?;
             return Ok(Action::await_change());
         }
     };
+    // The store may be stale (after an outage): the stored spec is the latest we know, but
+    // nothing is written for a Wukong that is gone.
+    let seen = observe::observe(ctx, valid).await?;
+    let decision = decide(valid, &seen.facts, &ctx.policy);
     let namespace = names::namespace_of(wukong);
-    let seen = observe::observe(ctx, &valid).await?;
-    let decision = decide(&valid, &seen.facts, &ctx.policy);
+    let name = names::name_of(wukong);
+    let needs_writes = !decision.apply_nads.is_empty()
+        || decision.apply_secret.is_some()
+        || matches!(decision.vm, VmAction::Apply(_))
+        || !decision.delete_nads.is_empty()
+        || decision.delete_secret;
+    if needs_writes && !owner_exists(ctx, wukong).await? {
+        info!(wukong = %ObjectRef::from_obj(wukong), "the Wukong is gone: nothing is written for it");
+        return Ok(Action::await_change());
+    }
 
-    let nads = dynamic(ctx, namespace, &nad_resource());
+    let mut failures: Vec<Failure> = Vec::new();
     let mut written = 0;
+
+    let mut nads_ok = true;
     for nad in &decision.apply_nads {
-        let live = seen.nads.get(&nad.name_any());
-        written += usize::from(apply::apply(&nads, nad, live).await?.written());
+        let live = seen.nads.get(&nad.name_any()).map(|v| v.as_ref());
+        let r = apply::apply(ctx, Stage::ApplyNad, resources::NAD, &resources::nad(), nad, live).await;
+        nads_ok &= settle(r.map(|a| a.written()), &mut written, &mut failures)?;
     }
-    if let Some(secret) = &decision.apply_secret {
-        let secrets = dynamic(ctx, namespace, &secret_resource());
-        written += usize::from(apply::apply(&secrets, secret, seen.cloud_init_secret.as_ref()).await?.written());
-    }
-    // The VM as it now stands (ours), so its status needs no second read.
-    let vm_now = match &decision.vm {
-        VmAction::Apply(vm) => {
-            let vms = dynamic(ctx, namespace, &vm_resource());
-            match apply::apply(&vms, vm.as_ref(), seen.vm.as_ref()).await? {
-                Applied::Written(stored) => {
-                    written += 1;
-                    Some(*stored)
-                }
-                Applied::Unchanged => seen.vm.clone(),
+    let mut vm_now = seen.vm.clone();
+    if let (VmAction::Apply(vm), true) = (&decision.vm, nads_ok) {
+        // The Secret the VM boots with, then the VM.
+        let mut secret_ok = true;
+        if let Some(secret) = &decision.apply_secret {
+            let live = seen.cloud_init_secret.as_deref();
+            let r = apply::apply(ctx, Stage::ApplySecret, resources::SECRET, &resources::secret(), secret, live).await;
+            if let Ok(Applied::Written(stored)) = &r {
+                ctx.memory.saw_secret(namespace, &cloudinit::secret_name(name), Some(stored.clone()));
             }
+            secret_ok = settle(r.map(|a| a.written()), &mut written, &mut failures)?;
         }
-        VmAction::Hold(_) => seen.vm.clone(),
-    };
+        if secret_ok {
+            let r = apply::apply(ctx, Stage::ApplyVm, resources::VM, &resources::vm(), vm.as_ref(), seen.vm.as_deref())
+                .await;
+            if let Ok(Applied::Written(stored)) = &r {
+                vm_now = Some(stored.clone());
+            }
+            settle(r.map(|a| a.written()), &mut written, &mut failures)?;
+        }
+    }
     let vm_stored = vm_now.is_some();
-    for name in &decision.delete_nads {
-        apply::delete(&nads, name, seen.owned_uids.get(name).cloned()).await?;
-        written += 1;
+    for nad in &decision.delete_nads {
+        let key = (resources::NAD, namespace.to_string(), nad.clone());
+        let r = apply::delete(ctx, Stage::DeleteNad, key, &resources::nad(), seen.owned_uids.get(nad).cloned()).await;
+        settle(r.map(|()| true), &mut written, &mut failures)?;
+    }
+    if decision.delete_secret {
+        let secret = cloudinit::secret_name(name);
+        let uid =
+            seen.cloud_init_secret.as_ref().and_then(|s| s.pointer("/metadata/uid")?.as_str().map(str::to_string));
+        let key = (resources::SECRET, namespace.to_string(), secret.clone());
+        let r = apply::delete(ctx, Stage::DeleteSecret, key, &resources::secret(), uid).await;
+        if r.is_ok() {
+            ctx.memory.saw_secret(namespace, &secret, None);
+        }
+        settle(r.map(|()| true), &mut written, &mut failures)?;
     }
     if written > 0 {
         info!(wukong = %ObjectRef::from_obj(wukong), written, deleted = decision.delete_nads.len(), "applied");
     }
 
-    // A grown disk: CDI sizes a DataVolume's PVC once, so the PVC itself is asked for more.
-    let volumes = observe::volumes(ctx, wukong).await?;
+    // A grown disk: CDI sizes a DataVolume's PVC once, so the PVC itself is asked for more. A
+    // refusal is reported and does not stop the rest.
+    let volumes = observe::volumes(ctx, wukong);
     for grow in disks::expansions(wukong, &volumes.pvcs, volumes.overhead.as_ref()) {
-        apply::expand(&ctx.client, namespace, &grow.pvc, &grow.size).await?;
-        info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
+        let r = apply::expand(ctx, namespace, &grow.pvc, &grow.size).await;
+        if r.is_ok() {
+            info!(wukong = %ObjectRef::from_obj(wukong), disk = %grow.disk, pvc = %grow.pvc, size = %grow.size, "volume expansion requested");
+        }
+        settle(r.map(|()| true), &mut written, &mut failures)?;
     }
 
-    let vm_status = parse(vm_now.as_ref().and_then(status_field), "a VirtualMachine status")?;
-    let vmi_status = vmi_status(ctx, wukong).await?;
-    let observed =
-        Observed { vm_stored, vm: vm_status.as_ref(), vmi: vmi_status.as_ref(), volumes: &volumes.observations };
-    write_status(ctx, wukong, status::compute(&valid, &decision, &observed, &now)).await?;
-    Ok(Action::requeue(ctx.requeue))
+    let vm_status = observe::vm_status(vm_now.as_deref())?;
+    let vmi_status = observe::vmi_status(ctx, wukong)?;
+    let observed = Observed {
+        previous: previous.as_ref(),
+        failures: &failures,
+        vm_stored,
+        vm: vm_status.as_ref(),
+        vmi: vmi_status.as_ref(),
+        volumes: &volumes.observations,
+    };
+    let next = status::compute(valid, &decision, &observed, &now);
+    write_status(ctx, &wukong.metadata, previous.as_ref(), next).await?;
+    Ok(if !failures.is_empty() {
+        for f in &failures {
+            ctx.metrics.failure(f.reason);
+        }
+        // Refused for good: looked at again slowly, in case the cause (a webhook, RBAC) goes.
+        Action::requeue(ctx.memory.backoff(&uid))
+    } else if seen.facts.ssh_keys == SshKeys::SecretNotFound {
+        Action::requeue(SECRET_RECHECK)
+    } else {
+        Action::requeue(ctx.requeue)
+    })
 }
 
-/// What KubeVirt reports of the VM's running instance.
-async fn vmi_status(ctx: &Context, wukong: &Wukong) -> Result<Option<VirtualMachineInstanceStatus>> {
-    if !ctx.kinds.vmi {
-        return Ok(None);
+/// Counts a write, or records a permanent refusal (reported in the status); anything else stops
+/// the reconcile (retried with backoff). Whether the step succeeded.
+fn settle(result: Result<bool>, written: &mut usize, failures: &mut Vec<Failure>) -> Result<bool> {
+    match result {
+        Ok(wrote) => {
+            *written += usize::from(wrote);
+            Ok(true)
+        }
+        Err(e) => match e.failure() {
+            Some(f) => {
+                failures.push(f);
+                Ok(false)
+            }
+            None => Err(e),
+        },
     }
-    let name = names::vm_name(names::name_of(wukong));
-    let vmi = dynamic(ctx, names::namespace_of(wukong), &vmi_resource()).get_opt(&name).await?;
-    parse(vmi.map(|o| o.data).as_ref().and_then(status_field), "a VirtualMachineInstance status")
 }
 
-/// An object's `status`, when it has one.
-fn status_field(object: &Value) -> Option<Value> {
-    object.get("status").filter(|s| !s.is_null()).cloned()
+/// Whether the Wukong still exists as the one being reconciled (same uid, not being deleted):
+/// one metadata read before the first write, so a stale store never writes for a deleted Wukong.
+async fn owner_exists(ctx: &Context, wukong: &Wukong) -> Result<bool> {
+    let api: Api<Wukong> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
+    let name = names::name_of(wukong);
+    let live = api
+        .get_metadata_opt(name)
+        .await
+        .map_err(|e| Error::api(Stage::Observe, format!("Wukong {}/{name}", names::namespace_of(wukong)), e))?;
+    Ok(live.is_some_and(|m| m.metadata.uid == wukong.metadata.uid && m.metadata.deletion_timestamp.is_none()))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(value: Option<Value>, what: &'static str) -> Result<Option<T>> {
-    value.map(|v| serde_json::from_value(v).map_err(|source| Error::Json { what, source })).transpose()
-}
-
-/// Patches the status only when it changed, and publishes an event per transition.
-async fn write_status(ctx: &Context, wukong: &Wukong, next: WukongStatus) -> Result<()> {
-    let key = ObjectRef::from_obj(wukong);
-    let cached = wukong.status.as_ref();
-    let last_written = ctx.written.lock().expect("written lock").get(&key).cloned();
-    if cached == Some(&next) || last_written.as_ref() == Some(&next) {
+/// Patches the status only when it changed, and publishes an event per transition, both
+/// against the same previous status.
+async fn write_status(
+    ctx: &Context,
+    meta: &kube::api::ObjectMeta,
+    previous: Option<&WukongStatus>,
+    next: WukongStatus,
+) -> Result<()> {
+    if previous == Some(&next) {
         return Ok(());
     }
-    let before = last_written.as_ref().filter(|w| Some(*w) != cached && newer(w, cached)).or(cached);
-    let transitions = status::transitions(before, &next);
+    apply::may_write(ctx)?;
+    let (namespace, name) = (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default());
+    let uid = meta.uid.clone().unwrap_or_default();
+    let transitions = status::transitions(previous, &next);
+    let api: Api<Wukong> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut patch = json!({ "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong", "status": next });
+    // Only onto this very Wukong: a status is never written to one made again under its name.
+    patch["metadata"] = json!({ "uid": uid });
+    api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(|e| Error::api(Stage::PatchStatus, format!("Wukong {namespace}/{name}"), e))?;
+    ctx.memory.wrote_status(&uid, next.clone());
 
-    let api: Api<Wukong> = Api::namespaced(ctx.client.clone(), names::namespace_of(wukong));
-    let patch = json!({ "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong", "status": next });
-    api.patch_status(&wukong.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    ctx.written.lock().expect("written lock").insert(key, next.clone());
-
-    let reference = wukong.object_ref(&());
+    let reference = Wukong::object_ref_from(meta);
     for t in transitions {
         let event = Event {
             type_: if t.warning { EventType::Warning } else { EventType::Normal },
@@ -150,15 +260,15 @@ async fn write_status(ctx: &Context, wukong: &Wukong, next: WukongStatus) -> Res
         };
         // An event is a courtesy: losing one must not fail the reconcile.
         if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            warn!(wukong = %ObjectRef::from_obj(wukong), reason = %t.reason, error = %e, "cannot publish event");
+            warn!(wukong = %format!("{namespace}/{name}"), reason = %t.reason, error = %e, "cannot publish event");
         }
     }
     Ok(())
 }
 
-/// Whether a status we wrote is at least as recent as the cached one (same or later generation).
-fn newer(written: &WukongStatus, cached: Option<&WukongStatus>) -> bool {
-    cached.is_none_or(|c| written.observed_generation >= c.observed_generation)
+/// Whether a status we wrote is at least as recent as the stored one (same or later generation).
+fn newer(written: &WukongStatus, stored: Option<&WukongStatus>) -> bool {
+    stored.is_none_or(|s| written.observed_generation >= s.observed_generation)
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -176,4 +286,22 @@ fn truncate(s: &str, max: usize) -> String {
 fn now() -> Time {
     let now = Timestamp::now();
     Time(Timestamp::from_second(now.as_second()).expect("now is a valid timestamp"))
+}
+
+trait ObjectRefFrom {
+    fn object_ref_from(meta: &kube::api::ObjectMeta) -> k8s_openapi::api::core::v1::ObjectReference;
+}
+
+impl ObjectRefFrom for Wukong {
+    fn object_ref_from(meta: &kube::api::ObjectMeta) -> k8s_openapi::api::core::v1::ObjectReference {
+        k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some(Wukong::api_version(&()).to_string()),
+            kind: Some(Wukong::kind(&()).to_string()),
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            uid: meta.uid.clone(),
+            resource_version: meta.resource_version.clone(),
+            ..Default::default()
+        }
+    }
 }

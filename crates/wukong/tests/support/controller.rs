@@ -8,7 +8,8 @@ use clap::Parser;
 use kube::Client;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use wukong::controller::{self, ControllerArgs, State};
+use wukong::cli::ControllerArgs;
+use wukong::controller::{self, Config, State};
 
 use super::{Cluster, TestNamespace, wait_for};
 
@@ -18,12 +19,13 @@ struct Flags {
     args: ControllerArgs,
 }
 
-/// The controller flags a test gets: its namespace only, its own Lease there, fast discovery.
-pub fn args(namespace: &str, extra: &[&str]) -> ControllerArgs {
+/// The controller settings a test gets (from the command line, as a user gives them): its
+/// namespace only, its own Lease there, fast discovery.
+pub fn args(namespace: &str, extra: &[&str]) -> Config {
     let mut argv =
         vec!["wukong", "--namespace", namespace, "--lease-namespace", namespace, "--discovery-interval", "1s"];
     argv.extend_from_slice(extra);
-    Flags::parse_from(argv).args
+    Flags::parse_from(argv).args.config()
 }
 
 /// A running controller; stopped (gracefully, releasing its Lease) by [`RunningController::stop`]
@@ -37,7 +39,7 @@ pub struct RunningController {
 }
 
 /// Starts `wukong controller` with `args`, authenticated by `client`.
-pub async fn start(client: Client, args: ControllerArgs) -> RunningController {
+pub async fn start(client: Client, args: Config) -> RunningController {
     let state = Arc::new(State::default());
     let (stop, stopped) = oneshot::channel::<()>();
     let (http_stop, http_stopped) = oneshot::channel::<()>();
