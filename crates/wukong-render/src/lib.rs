@@ -15,6 +15,7 @@ pub mod index;
 pub mod kinds;
 pub mod legacy;
 pub mod mac;
+pub mod manifest;
 pub mod nad;
 pub mod names;
 pub mod plan;
