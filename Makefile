@@ -1,5 +1,5 @@
 # wukong: the two commands a fresh machine needs are `make demo` (the main job) and `make test`.
-.PHONY: demo render test bench crd cluster-up cluster-down
+.PHONY: demo render test fuzz bench crd cluster-up cluster-down
 
 EXAMPLE ?= examples/web-server-01.yaml
 
@@ -15,6 +15,14 @@ render:
 ## test: fmt, clippy and every test (unit, snapshot, property, real control plane, real CNI)
 test:
 	hack/test.sh
+
+## fuzz: the differential fuzzer, N cases from seed SEED: wukong render against the real API
+## server (reuses or starts the control plane in target/test-cluster); report in target/fuzz-report.md
+N ?= 5000
+SEED ?= 14
+fuzz:
+	WUKONG_FUZZ_CASES=$(N) WUKONG_FUZZ_SEED=$(SEED) WUKONG_FUZZ_REPORT=$(CURDIR)/target/fuzz-report.md \
+		cargo test -p wukong --test fuzz -- --nocapture
 
 ## bench: criterion benchmarks of the pure core
 bench:

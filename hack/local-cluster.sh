@@ -15,6 +15,7 @@
 #   hack/local-cluster.sh status
 #   hack/local-cluster.sh env
 #   hack/local-cluster.sh down
+#   hack/local-cluster.sh kill|start etcd|kube-apiserver
 #
 #   up      builds the binaries if needed, creates certificates and kubeconfigs,
 #           starts etcd, kube-apiserver and kube-controller-manager in the
@@ -31,6 +32,8 @@
 #   env     prints `export KUBECONFIG=...` etc. (eval "$(hack/local-cluster.sh env)").
 #   down    removes the webhooks of KubeVirt and CDI (they fail closed), stops exactly
 #           the recorded processes (TERM, then KILL) and removes the state.
+#   kill    SIGKILLs etcd or kube-apiserver, as a crash would (fault tests); `start` starts
+#           it again on its recorded ports and state and waits until it serves.
 #
 # Sets: nad      = the Multus NAD CRD, $WUKONG_SHARED/crds/network-attachment-definitions.yaml
 #       wukong   = output of `$WUKONG_BIN crd`
@@ -281,6 +284,7 @@ KUBECONFIG=$KUBECONFIG_FILE
 WUKONG_CLUSTER_DIR=$STATE
 WUKONG_CLUSTER_SERVER=https://127.0.0.1:$API_PORT
 WUKONG_CLUSTER_ETCD_URL=http://127.0.0.1:$ETCD_PORT
+WUKONG_CLUSTER_ETCD_PEER_PORT=$ETCD_PEER_PORT
 WUKONG_CLUSTER_BIN_DIR=$BIN
 WUKONG_CLUSTER_KUBECTL=$BIN/kubectl
 WUKONG_CLUSTER_MULTUS=$BIN/multus
@@ -356,20 +360,7 @@ wait_until() { # wait_until <component> <deadline> <cmd...>
   done
 }
 
-start_cluster() {
-  rm -rf "$STATE/etcd" "$PKI" "$LOGS" "$PIDS" "$STATE/crds" "$ENV_FILE" "$RUN_ENV" "$KUBECONFIG_FILE" \
-    "$STATE/kube-controller-manager.kubeconfig" "$STATE/apiserver" "$STATE/kcm"
-  mkdir -p "$LOGS" "$PIDS" "$STATE/etcd" "$STATE/apiserver" "$STATE/kcm"
-  chmod 700 "$STATE/etcd"
-  log "generating certificates in $PKI"
-  gen_pki
-
-  read -r ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT <<<"$(free_ports 4)"
-  local server="https://127.0.0.1:$API_PORT" deadline=$((SECONDS + TIMEOUT))
-  write_kubeconfig "$KUBECONFIG_FILE" "$server" wukong-admin "$PKI/admin.crt" "$PKI/admin.key"
-  write_kubeconfig "$STATE/kube-controller-manager.kubeconfig" "$server" system:kube-controller-manager \
-    "$PKI/kube-controller-manager.crt" "$PKI/kube-controller-manager.key"
-
+start_etcd() { # start_etcd <deadline>: on the recorded ports and data directory
   log "starting etcd on 127.0.0.1:$ETCD_PORT"
   start_bg etcd \
     --name=wukong-local \
@@ -382,9 +373,11 @@ start_cluster() {
     --initial-cluster-state=new \
     --unsafe-no-fsync=true \
     --log-level=warn
-  wait_until etcd "$deadline" curl -sSf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
+  wait_until etcd "$1" curl -sSf --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 
-  log "starting kube-apiserver on $server"
+}
+
+write_audit_policy() {
   # An audit log of every write (metadata only) lets tests prove from the API server's side
   # which requests a client sent, e.g. that a converged controller writes nothing.
   cat >"$STATE/audit-policy.yaml" <<'POLICY'
@@ -396,6 +389,11 @@ rules:
     verbs: [create, update, patch, delete, deletecollection]
   - level: None
 POLICY
+}
+
+start_apiserver() { # on the recorded ports; the cluster's certificates
+  local server="https://127.0.0.1:$API_PORT"
+  log "starting kube-apiserver on $server"
   start_bg kube-apiserver \
     --audit-policy-file="$STATE/audit-policy.yaml" \
     --audit-log-path="$STATE/logs/audit.log" \
@@ -426,6 +424,25 @@ POLICY
     --allow-privileged=true \
     --profiling=false \
     --v=1
+}
+
+start_cluster() {
+  rm -rf "$STATE/etcd" "$PKI" "$LOGS" "$PIDS" "$STATE/crds" "$ENV_FILE" "$RUN_ENV" "$KUBECONFIG_FILE" \
+    "$STATE/kube-controller-manager.kubeconfig" "$STATE/apiserver" "$STATE/kcm"
+  mkdir -p "$LOGS" "$PIDS" "$STATE/etcd" "$STATE/apiserver" "$STATE/kcm"
+  chmod 700 "$STATE/etcd"
+  log "generating certificates in $PKI"
+  gen_pki
+
+  read -r ETCD_PORT ETCD_PEER_PORT API_PORT KCM_PORT <<<"$(free_ports 4)"
+  local server="https://127.0.0.1:$API_PORT" deadline=$((SECONDS + TIMEOUT))
+  write_kubeconfig "$KUBECONFIG_FILE" "$server" wukong-admin "$PKI/admin.crt" "$PKI/admin.key"
+  write_kubeconfig "$STATE/kube-controller-manager.kubeconfig" "$server" system:kube-controller-manager \
+    "$PKI/kube-controller-manager.crt" "$PKI/kube-controller-manager.key"
+
+  start_etcd "$deadline"
+  write_audit_policy
+  start_apiserver
   # run.env now, so readyz() (and a concurrent `status`) can find the server
   write_env ""
   wait_until kube-apiserver "$deadline" readyz
@@ -603,6 +620,7 @@ load_running() { # fills BIN, API_PORT, ETCD_PORT, KUBECTL from cluster.env
   KUBECTL="$BIN/kubectl"
   local s; s="$(envval WUKONG_CLUSTER_SERVER)"; API_PORT="${s##*:}"
   s="$(envval WUKONG_CLUSTER_ETCD_URL)"; ETCD_PORT="${s##*:}"
+  ETCD_PEER_PORT="$(envval WUKONG_CLUSTER_ETCD_PEER_PORT)"
 }
 
 healthy() {
@@ -678,6 +696,33 @@ print_env() {
   done < "$ENV_FILE"
 }
 
+# kill <component>: SIGKILL, as a crash would (fault tests); start <component>: start it again
+# with its recorded ports and state, and wait until it serves. For etcd and kube-apiserver.
+cmd_kill() {
+  local c="${1:-}" pid
+  [[ "$c" == etcd || "$c" == kube-apiserver ]] || die "kill: etcd or kube-apiserver, not '$c'"
+  alive "$c" || die "$c is not running"
+  pid="$(pid_of "$c")"
+  kill -KILL "$pid"
+  while [[ -d /proc/$pid ]]; do sleep 0.05; done
+  log "killed $c (pid $pid)"
+}
+
+cmd_start() {
+  local c="${1:-}"
+  [[ "$c" == etcd || "$c" == kube-apiserver ]] || die "start: etcd or kube-apiserver, not '$c'"
+  load_running || die "no cluster in $STATE"
+  alive "$c" && { log "$c is running"; return 0; }
+  case "$c" in
+    etcd) start_etcd $((SECONDS + TIMEOUT)) ;;
+    kube-apiserver)
+      start_apiserver
+      local deadline=$((SECONDS + TIMEOUT))
+      wait_until kube-apiserver "$deadline" readyz ;;
+  esac
+  log "started $c"
+}
+
 cmd_down() {
   if [[ ! -d "$STATE" ]]; then log "nothing to do: $STATE does not exist"; return 0; fi
   need flock util-linux
@@ -695,6 +740,8 @@ case "${1:-}" in
   status) shift; cmd_status ;;
   env) shift; print_env ;;
   down) shift; cmd_down ;;
+  kill) shift; cmd_kill "$@" ;;
+  start) shift; cmd_start "$@" ;;
   -h|--help|help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' ;;
   *) sed -n '8,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

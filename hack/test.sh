@@ -17,6 +17,8 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== the pure core builds alone (no client or runtime features leak into it)" >&2
+cargo check -p wukong-render --locked
 echo "== cargo build" >&2
 cargo build --workspace --locked
 

@@ -41,6 +41,16 @@ impl CelRule {
     }
 }
 
+/// The shape of a quantity, as a CEL regex literal: sign, at most 12 digits and 6 decimals, then
+/// a binary suffix (Ki..Ei), a decimal one (n, u, m, k, M, G, T, P, E) or a one-digit exponent.
+/// Every string of this shape that Go's `resource.ParseQuantity` accepts, kube's client-side
+/// CEL accepts too (its quantities are 128-bit), so `render` and the API server agree.
+macro_rules! quantity_shape {
+    () => {
+        r"^[+-]?([0-9]{1,12}(\\.[0-9]{0,6})?|\\.[0-9]{1,6})([eE][+-]?[0-9]|[KMGTPE]i|[numkMGTPE])?$"
+    };
+}
+
 /// Every admission rule of `vm.novasphere.dev/v1alpha1` `Wukong`.
 pub const RULES: &[CelRule] = &[
     // ---- the object --------------------------------------------------------------------
@@ -54,8 +64,17 @@ pub const RULES: &[CelRule] = &[
     rule(
         "spec.memory",
         "spec.memory",
-        r"self.matches('^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|K|M|G|T|P|E)?$')",
-        "memory must be a Kubernetes quantity such as 8Gi or 512Mi",
+        // isQuantity is the API server's own parser; the shape keeps to what every quantity
+        // parser agrees on (kube's client-side CEL included): a number of bounded size, no
+        // spaces, and one suffix. `4K` is no quantity (`4k` and `4Ki` are).
+        concat!("isQuantity(self) && self.matches('", quantity_shape!(), "')"),
+        "memory must be a Kubernetes quantity such as 8Gi or 512Mi (suffixes Ki, Mi, Gi, Ti or k, M, G, T; 4K is not a quantity, 4k and 4Ki are)",
+    ),
+    rule(
+        "spec.memory-positive",
+        "spec.memory",
+        concat!("!isQuantity(self) || !self.matches('", quantity_shape!(), "') || quantity(self).isGreaterThan(quantity('0'))"),
+        "memory must be more than 0, e.g. 8Gi",
     ),
     rule(
         "spec.ssh-key-secret",
@@ -381,8 +400,14 @@ pub const RULES: &[CelRule] = &[
     rule(
         "disk.size",
         "spec.disks[].size",
-        r"self.matches('^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|K|M|G|T|P|E)?$')",
-        "disks[].size must be a Kubernetes quantity such as 20Gi",
+        concat!("isQuantity(self) && self.matches('", quantity_shape!(), "')"),
+        "disks[].size must be a Kubernetes quantity such as 20Gi (suffixes Ki, Mi, Gi, Ti or k, M, G, T; 20K is not a quantity, 20k and 20Ki are)",
+    ),
+    rule(
+        "disk.size-positive",
+        "spec.disks[].size",
+        concat!("!isQuantity(self) || !self.matches('", quantity_shape!(), "') || quantity(self).isGreaterThan(quantity('0'))"),
+        "disks[].size must be more than 0, e.g. 20Gi",
     ),
     rule(
         "disk.image-scheme",
@@ -404,6 +429,21 @@ pub const RULES: &[CelRule] = &[
         "self.matches('^[a-z_][a-z0-9_-]*$')",
         "cloudInitUser.name must be a Linux user name: lowercase letters, digits, '_' and '-', not starting with a digit (e.g. ubuntu)",
     ),
+    // ---- highAvailability.tolerations[] (issue 14: KubeVirt's admission refuses others) ----
+    rule(
+        "toleration.operator",
+        "spec.highAvailability.tolerations[]",
+        "!has(self.operator) || self.operator in ['Equal', 'Exists']",
+        "tolerations[].operator must be Equal or Exists (or absent: Equal)",
+    )
+    .field(".operator"),
+    rule(
+        "toleration.effect",
+        "spec.highAvailability.tolerations[]",
+        "!has(self.effect) || self.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute']",
+        "tolerations[].effect must be NoSchedule, PreferNoSchedule or NoExecute (or absent: every effect)",
+    )
+    .field(".effect"),
     // ---- issue 7: disks and cloud-init ----
     rule(
         "disk.name-reserved",

@@ -42,7 +42,7 @@ pub struct WukongSpec {
     pub cpu: i32,
 
     /// Guest memory as a Kubernetes quantity, e.g. `8Gi`.
-    #[schemars(length(max = 32), regex(pattern = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|K|M|G|T|P|E)?$"))]
+    #[schemars(length(max = 32))]
     pub memory: String,
 
     /// Operating-system image used for the boot disk when no disk names an `image`.

@@ -237,50 +237,60 @@ pub fn expansions(wukong: &Wukong, pvcs: &[PvcObservation], overhead: Option<&Fi
         .collect()
 }
 
-/// The bytes of a quantity (`30Gi`, `1.5T`, `2048`), rounded up to a whole byte as Kubernetes
-/// does; `None` when it is not one or overflows.
+/// The bytes of a quantity, rounded up to a whole byte as Kubernetes does; `None` when it is
+/// not one, is negative or overflows. Every form of the grammar: `30Gi`, `1.5T`, `2048`,
+/// `4194304k`, `20e9`, `.5Ti`, `1500m`.
 pub fn quantity_bytes(q: &str) -> Option<u128> {
-    let (mantissa, fraction_digits, multiplier) = parse_quantity(q)?;
-    Some(mantissa.checked_mul(multiplier)?.div_ceil(10u128.checked_pow(fraction_digits)?))
-}
-
-/// Compares two Kubernetes quantities in plain decimal form (`20Gi`, `1.5T`, `500M`, `1000`);
-/// `None` when either is not one or the comparison overflows.
-pub fn compare_quantities(a: &str, b: &str) -> Option<std::cmp::Ordering> {
-    let (ma, fa, ka) = parse_quantity(a)?;
-    let (mb, fb, kb) = parse_quantity(b)?;
-    // a = ma·ka / 10^fa and b = mb·kb / 10^fb: compare ma·ka·10^fb with mb·kb·10^fa.
-    let left = ma.checked_mul(ka)?.checked_mul(10u128.checked_pow(fb)?)?;
-    let right = mb.checked_mul(kb)?.checked_mul(10u128.checked_pow(fa)?)?;
-    Some(left.cmp(&right))
-}
-
-/// `(mantissa, digits after the point, multiplier)` of a quantity.
-fn parse_quantity(q: &str) -> Option<(u128, u32, u128)> {
-    let split = q.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let multiplier: u128 = match suffix {
-        "" => 1,
-        "k" | "K" => 1_000,
-        "M" => 1_000_000,
-        "G" => 1_000_000_000,
-        "T" => 1_000_000_000_000,
-        "P" => 1_000_000_000_000_000,
-        "E" => 1_000_000_000_000_000_000,
-        "Ki" => 1 << 10,
-        "Mi" => 1 << 20,
-        "Gi" => 1 << 30,
-        "Ti" => 1 << 40,
-        "Pi" => 1 << 50,
-        "Ei" => 1 << 60,
-        _ => return None,
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() || fraction.contains('.') {
+    // kube_quantity decides what is a quantity (apimachinery's grammar); the value is computed
+    // here exactly, as a fraction, since the crate's own byte conversion truncates fractions.
+    kube_quantity::ParsedQuantity::try_from(q).ok()?;
+    let unsigned = q.strip_prefix('+').unwrap_or(q);
+    if unsigned.starts_with('-') {
         return None;
     }
-    let mantissa: u128 = format!("{whole}{fraction}").parse().ok()?;
-    Some((mantissa, u32::try_from(fraction.len()).ok()?, multiplier))
+    let split = unsigned.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(unsigned.len());
+    let (number, suffix) = unsigned.split_at(split);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let mantissa: u128 = format!("{whole}{fraction}").trim_start_matches('0').parse().unwrap_or(0);
+    // value = mantissa × numerator / denominator
+    let mut numerator: u128 = 1;
+    let mut denominator: u128 = 10u128.checked_pow(u32::try_from(fraction.len()).ok()?)?;
+    match suffix {
+        "" => {}
+        "n" => denominator = denominator.checked_mul(1_000_000_000)?,
+        "u" => denominator = denominator.checked_mul(1_000_000)?,
+        "m" => denominator = denominator.checked_mul(1_000)?,
+        "k" => numerator = 1_000,
+        "M" => numerator = 1_000_000,
+        "G" => numerator = 1_000_000_000,
+        "T" => numerator = 1_000_000_000_000,
+        "P" => numerator = 1_000_000_000_000_000,
+        "E" => numerator = 1_000_000_000_000_000_000,
+        "Ki" => numerator = 1 << 10,
+        "Mi" => numerator = 1 << 20,
+        "Gi" => numerator = 1 << 30,
+        "Ti" => numerator = 1 << 40,
+        "Pi" => numerator = 1 << 50,
+        "Ei" => numerator = 1 << 60,
+        exponent => {
+            let e: i32 = exponent.strip_prefix(['e', 'E'])?.parse().ok()?;
+            let power = 10u128.checked_pow(e.unsigned_abs())?;
+            if e >= 0 {
+                numerator = power;
+            } else {
+                denominator = denominator.checked_mul(power)?;
+            }
+        }
+    }
+    Some(mantissa.checked_mul(numerator)?.div_ceil(denominator))
+}
+
+/// Compares two Kubernetes quantities (`20Gi`, `1.5T`, `500M`, `20e9`, `.5Ti`); `None` when
+/// either is not one. Parsed and compared by kube_quantity.
+pub fn compare_quantities(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    let a = kube_quantity::ParsedQuantity::try_from(a).ok()?;
+    let b = kube_quantity::ParsedQuantity::try_from(b).ok()?;
+    a.partial_cmp(&b)
 }
 
 #[cfg(test)]
@@ -300,7 +310,9 @@ mod tests {
         assert_eq!(compare_quantities("1000", "1k"), Some(Equal));
         assert_eq!(compare_quantities("20Gb", "1Gi"), None);
         assert_eq!(compare_quantities("", "1Gi"), None);
-        assert_eq!(compare_quantities(".5Gi", "1Gi"), None);
+        assert_eq!(compare_quantities(".5Gi", "512Mi"), Some(Equal));
+        assert_eq!(compare_quantities("2e10", "20G"), Some(Equal));
+        assert_eq!(compare_quantities("4k", "4Ki"), Some(Less));
     }
 
     #[test]
@@ -427,5 +439,26 @@ mod tests {
         assert_eq!(expansions(&db(), &pvcs, Some(&overhead)), []);
         assert_eq!(quantity_bytes("1.5Gi"), Some(1_610_612_736));
         assert_eq!(quantity_bytes("20Gb"), None);
+    }
+
+    #[test]
+    fn every_form_of_quantity_has_its_bytes_and_they_order_as_kube_quantity_orders_them() {
+        assert_eq!(quantity_bytes("4194304k"), Some(4_194_304_000));
+        assert_eq!(quantity_bytes("20e9"), Some(20_000_000_000));
+        assert_eq!(quantity_bytes(".5Ti"), Some(1 << 39));
+        assert_eq!(quantity_bytes("1500m"), Some(2));
+        assert_eq!(quantity_bytes("+1Ki"), Some(1024));
+        assert_eq!(quantity_bytes("4K"), None);
+        assert_eq!(quantity_bytes("-1Gi"), None);
+        let forms = ["1", "1k", "1Ki", "1.5Gi", "1536Mi", "20e9", "20G", ".5Ti", "512Gi", "4194304k", "1e3", "999m"];
+        for a in forms {
+            for b in forms {
+                let ours = quantity_bytes(a).zip(quantity_bytes(b)).map(|(x, y)| x.cmp(&y));
+                // Rounding up to a byte can only merge values that differ below a byte.
+                if let (Some(o), Some(theirs)) = (ours, compare_quantities(a, b)) {
+                    assert!(o == theirs || o == Equal, "{a} vs {b}: {o:?} by bytes, {theirs:?} by kube_quantity");
+                }
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod legacy;
 pub mod liveupdate;
 pub mod mac;
+pub mod manifest;
 pub mod nad;
 pub mod names;
 pub mod plan;

@@ -80,9 +80,42 @@ pub fn child_labels(wukong: &str, network: Option<&str>) -> BTreeMap<String, Str
 }
 
 /// The controller owner reference to the Wukong; `None` when the Wukong has no uid yet
-/// (an offline manifest), since a reference without uid is refused by the API server.
+/// (an offline manifest, also one that says `uid: ""`), since a reference without uid is
+/// refused by the API server.
 pub fn owner_reference(wukong: &Wukong) -> Option<OwnerReference> {
+    if wukong.metadata.uid.as_deref().is_none_or(str::is_empty) {
+        return None;
+    }
     let mut owner = wukong.controller_owner_ref(&())?;
     owner.block_owner_deletion = Some(true);
     Some(owner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wukong(uid: Option<&str>) -> Wukong {
+        let mut w: Wukong = serde_json::from_value(serde_json::json!({
+            "apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong",
+            "metadata": { "name": "web", "namespace": "prod" },
+            "spec": { "cpu": 1, "memory": "1Gi" }
+        }))
+        .expect("a Wukong");
+        w.metadata.uid = uid.map(str::to_string);
+        w
+    }
+
+    #[test]
+    fn only_a_wukong_with_a_uid_owns_its_children() {
+        // The API server refuses an owner reference with an empty uid (the fuzzer found a
+        // manifest saying `uid: ""`).
+        assert_eq!(owner_reference(&wukong(None)), None);
+        assert_eq!(owner_reference(&wukong(Some(""))), None);
+        let owner = owner_reference(&wukong(Some("0b5c"))).expect("an owner reference");
+        assert_eq!(
+            (owner.uid.as_str(), owner.controller, owner.block_owner_deletion),
+            ("0b5c", Some(true), Some(true))
+        );
+    }
 }

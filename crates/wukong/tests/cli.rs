@@ -93,7 +93,8 @@ fn one_invalid_wukong_among_valid_ones_prints_nothing() {
 fn bad_yaml_and_unknown_fields_exit_2() {
     let out = wukong(&["render", "-f", "-"], Some("spec: [unclosed"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not valid YAML"), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("the input cannot be read") && stderr.contains("yaml:"), "{stderr}");
     assert!(out.stdout.is_empty());
 
     let unknown = INVALID.replace("ipConfig: {mode: static}", "vlan: 100");

@@ -404,6 +404,19 @@ async fn a_foreign_vm_with_the_generated_name_is_never_overwritten() {
     let managers: Vec<String> =
         after.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
     assert!(!managers.iter().any(|m| m == "wukong"), "wukong manages no field of a foreign VM: {managers:?}");
+
+    // The foreign VM goes: its deletion alone triggers the Wukong (VMs map by name too), which
+    // gets its own VM within seconds, not at the next resync.
+    let deleted = std::time::Instant::now();
+    vms(&ns).delete("web-server-01-vm", &Default::default()).await.unwrap();
+    let vm = wait_for("wukong's own VM", Duration::from_secs(10), || async {
+        let vm = vms(&ns).get_opt("web-server-01-vm").await.ok()??;
+        let owned = vm.metadata.owner_references.as_ref()?.iter().any(|o| o.kind == "Wukong");
+        owned.then_some(vm)
+    })
+    .await;
+    eprintln!("controller test: the foreign VM's deletion to wukong's VM: {:?}", deleted.elapsed());
+    assert_eq!(vm.data["spec"]["template"]["spec"]["networks"].as_array().map(Vec::len), Some(3));
     controller.stop().await;
 }
 

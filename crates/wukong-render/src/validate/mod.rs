@@ -4,6 +4,10 @@
 //! constraints are checked by [`structural`] and its CEL rules by kube's client-side CEL, in the
 //! order and with the words of the API server. Then [`semantic`] checks what CEL cannot express.
 
+mod decode;
+mod dialect;
+pub mod gofmt;
+mod metadata;
 mod semantic;
 mod structural;
 
@@ -62,10 +66,14 @@ const BLOCKED: &str = "some validation rules were not checked because the object
 
 thread_local! {
     // Compiling the schema's CEL rules takes a while; do it once per thread.
+    // The rules are compiled in their strict form (see `dialect`); errors name them as written.
     static CEL: (Validator, CompiledSchema, Value) = {
         let schema = wukong_api::crd::openapi_schema();
-        (Validator::new(), compile_schema(&schema), schema)
+        let (strict, _) = dialect::strict_schema(schema.clone());
+        (Validator::new(), compile_schema(&strict), schema)
     };
+    static RENAMED: std::collections::HashMap<String, String> =
+        dialect::strict_schema(wukong_api::crd::openapi_schema()).1.into_iter().collect();
 }
 
 /// Validates a Wukong manifest as the API server would admit it, then what CEL cannot check.
@@ -78,35 +86,87 @@ pub fn validate_object(object: &Value) -> Result<Wukong, Invalid> {
 /// server (CRD validation ratcheting, Kubernetes ≥ 1.30) an error in a part of the object the
 /// update leaves unchanged is not reported, so a Wukong stored under older, looser rules can
 /// still be edited elsewhere.
+///
+/// The steps are the API server's: strict decoding (unknown fields refuse the object with
+/// nothing else said), nulls the schema does not allow dropped, `status` dropped and a
+/// `generateName` turned into a name on create; then the type meta, the object meta, the
+/// schema, the list-map invariants, and CEL unless an error blocks it.
 pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wukong, Invalid> {
+    let original = object;
     let invalid = |errors| Invalid { wukong: identity(object), errors };
-    let mut errors = envelope(object);
-    if !errors.is_empty() {
-        return Err(invalid(errors));
+    if !object.is_object() {
+        return Err(invalid(vec![FieldError::new("", "the document is not an object".into())]));
     }
-    CEL.with(|(validator, compiled, schema)| {
-        let admitted = admitted_part(object);
-        let admitted_old = old.map(admitted_part);
-        // The name of an update is the stored one: its checks were made at creation.
-        let mut found = if old.is_none() { metadata_name(object) } else { Vec::new() };
-        structural::check(schema, &admitted, "", &mut found);
+    let (object, errors) = CEL.with(|(validator, compiled, schema)| {
+        // The API server decodes metadata into its Go type first: a wrong type refuses the
+        // object with Go's words and nothing else.
+        if let Some(e) = object.get("metadata").and_then(decode::metadata_type_error) {
+            return (Value::Null, vec![FieldError::new("", e)]);
+        }
+        let unknown = decode::unknown_fields(schema, object);
+        if !unknown.is_empty() {
+            let errors =
+                unknown.iter().map(|f| FieldError::new("", format!("unknown field {}", gofmt::quote(f)))).collect();
+            return (Value::Null, errors);
+        }
+        let mut object = object.clone();
+        decode::prune_nulls(schema, &mut object);
+        decode::metadata_strings(&mut object);
+        let map = object.as_object_mut().expect("an object");
+        map.remove("status");
+        let generate =
+            map.get("metadata").and_then(|m| m.get("generateName")).and_then(Value::as_str).map(str::to_string);
+        let named =
+            map.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        if old.is_none()
+            && !named
+            && let Some(prefix) = generate.filter(|g| !g.is_empty())
+            && let Some(Value::Object(meta)) = map.get_mut("metadata")
+        {
+            meta.insert("name".into(), Value::String(decode::generated_name(&prefix)));
+        }
+        let type_meta = type_meta(&object);
+        if !type_meta.is_empty() {
+            return (Value::Null, type_meta);
+        }
+        let name = object.pointer("/metadata/name").and_then(Value::as_str);
+        let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
+        let mut found = metadata::check(&metadata, name);
+        if old.is_some() {
+            // The name of an update is the stored one: its checks were made at creation.
+            found.retain(|(_, e)| e.field != "metadata.name");
+        }
+        let admitted = admitted_part(&object, schema);
+        let admitted_old = old.map(|o| {
+            let mut o = o.clone();
+            decode::prune_nulls(schema, &mut o);
+            admitted_part(&o, schema)
+        });
+        structural::check(schema, &object, "", &mut found);
+        if old.is_none()
+            && let Some(e) = name.and_then(metadata::schema_name_length)
+        {
+            found.push(e);
+        }
+        structural::check_list_maps(schema, &object, "", &mut found);
         if let Some(old) = &admitted_old {
             // Unknown fields and duplicate keys are refused whatever the old object held.
             found.retain(|(_, e)| {
-                e.detail.starts_with("unknown field")
-                    || e.detail.starts_with("Duplicate value")
+                e.detail.starts_with("Duplicate value")
+                    || e.field.starts_with("metadata")
                     || !unchanged(schema, &admitted, old, &e.field)
             });
         }
         let blocking = found.iter().any(|(k, _)| *k == structural::Kind::Blocking);
-        errors.extend(found.into_iter().map(|(_, e)| e));
+        let mut errors: Vec<FieldError> = found.into_iter().map(|(_, e)| e).collect();
         if blocking {
             errors.push(FieldError::new("", BLOCKED.into()));
         } else if let Err(failed) = validator.validate_compiled(compiled, &admitted, admitted_old.as_ref()) {
             for e in failed.iter() {
-                let at = rule_node(&e.rule, &e.field_path);
+                let rule = RENAMED.with(|r| r.get(&e.rule).cloned()).unwrap_or_else(|| e.rule.clone());
+                let at = rule_node(&rule, &e.field_path);
                 if let Some(old) = &admitted_old
-                    && !e.rule.contains("oldSelf")
+                    && !rule.contains("oldSelf")
                     && unchanged(schema, &admitted, old, &node_path(at, &e.field_path))
                 {
                     continue;
@@ -117,11 +177,24 @@ pub fn validate_object_update(object: &Value, old: Option<&Value>) -> Result<Wuk
                 errors.push(FieldError::new(&e.field_path, format!("Invalid value: \"{node}\": {}", e.message)));
             }
         }
+        (object, errors)
     });
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
-    let wukong: Wukong = serde_json::from_value(object.clone())
+    // The typed Wukong keeps the status it came with (the controller reads it), unless that
+    // status is unreadable: on create the API server drops it anyway.
+    let with_status = |status: Option<&Value>| {
+        let mut typed = object.clone();
+        if let (Some(status), Some(map)) = (status, typed.as_object_mut()) {
+            map.insert("status".into(), status.clone());
+        }
+        CEL.with(|(_, _, schema)| decode::drop_nullable_nulls(schema, &mut typed));
+        whole_numbers(&mut typed);
+        serde_json::from_value::<Wukong>(typed)
+    };
+    let wukong = with_status(original.get("status"))
+        .or_else(|_| with_status(None))
         .map_err(|e| invalid(vec![FieldError::new("", format!("cannot be read: {e}"))]))?;
     semantic::check(&wukong).map_err(invalid)?;
     Ok(wukong)
@@ -133,58 +206,35 @@ pub fn validate(wukong: &Wukong) -> Result<(), Invalid> {
     validate_object(&object).map(|_| ())
 }
 
-fn envelope(object: &Value) -> Vec<FieldError> {
+/// The API server's `ValidateTypeMeta` of a Wukong: reported alone when it fails.
+fn type_meta(object: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
-    if api_version != "vm.novasphere.dev/v1alpha1" || kind != "Wukong" {
+    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    if kind != "Wukong" {
+        errors.push(FieldError::new("kind", format!("Invalid value: {}: must be Wukong", gofmt::quote(kind))));
+    }
+    if api_version != "vm.novasphere.dev/v1alpha1" {
         errors.push(FieldError::new(
-            "",
-            format!("expected apiVersion vm.novasphere.dev/v1alpha1 and kind Wukong, got apiVersion {api_version:?} and kind {kind:?}"),
+            "apiVersion",
+            format!("Invalid value: {}: must be vm.novasphere.dev/v1alpha1", gofmt::quote(api_version)),
         ));
-    }
-    match object.pointer("/metadata/name").and_then(Value::as_str) {
-        None | Some("") => {
-            errors.push(FieldError::new("metadata.name", "Required value: name or generateName is required".into()))
-        }
-        Some(_) => {}
-    }
-    if !object.get("spec").is_some_and(Value::is_object) {
-        errors.push(FieldError::new("spec", "Required value".into()));
     }
     errors
 }
 
-const DNS1123_SUBDOMAIN: &str = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-
-/// The API server's checks of `metadata.name` (present): its own object-meta validation (a
-/// DNS-1123 subdomain, in its words; not blocking) and the CRD schema's `maxLength` (blocking).
-fn metadata_name(object: &Value) -> Vec<(structural::Kind, FieldError)> {
-    let mut errors = Vec::new();
-    let Some(name) = object.pointer("/metadata/name").and_then(Value::as_str) else { return errors };
-    let invalid = |detail: &str| FieldError::new("metadata.name", format!("Invalid value: {name:?}: {detail}"));
-    if name.len() > 253 {
-        errors.push((structural::Kind::NonBlocking, invalid("must be no more than 253 characters")));
+/// Whole floats (`4.0`, what a JSON file may hold) as integers, as the API server stores them.
+fn whole_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers),
+        _ => {}
     }
-    let subdomain = regex::Regex::new(&format!("^{DNS1123_SUBDOMAIN}$")).expect("the subdomain regex compiles");
-    if !subdomain.is_match(name) {
-        errors.push((
-            structural::Kind::NonBlocking,
-            invalid(&format!(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '{DNS1123_SUBDOMAIN}')"
-            )),
-        ));
-    }
-    if name.chars().count() > wukong_api::crd::MAX_NAME_LENGTH {
-        errors.push((
-            structural::Kind::Blocking,
-            FieldError::new(
-                "metadata.name",
-                format!("Too long: may not be more than {} bytes", wukong_api::crd::MAX_NAME_LENGTH),
-            ),
-        ));
-    }
-    errors
 }
 
 /// Where (`spec.networks[].ipConfig`) the rule of a CEL error is written: rules that share an
@@ -262,15 +312,16 @@ fn unchanged(schema: &Value, new: &Value, old: &Value, path: &str) -> bool {
     at.1 == at.2
 }
 
-/// What admission validates: the object without `status` (a status subresource ignores it on
-/// create) and with `metadata` reduced to what CEL can see.
-fn admitted_part(object: &Value) -> Value {
+/// What CEL sees: the decoded object, `metadata` reduced to its name (all a rule may read), and
+/// nullable fields set to `null` treated as absent.
+fn admitted_part(object: &Value, schema: &Value) -> Value {
     let mut admitted = object.clone();
     if let Some(map) = admitted.as_object_mut() {
         map.remove("status");
         let name = object.pointer("/metadata/name").cloned().unwrap_or(Value::Null);
         map.insert("metadata".into(), serde_json::json!({ "name": name }));
     }
+    decode::drop_nullable_nulls(schema, &mut admitted);
     admitted
 }
 

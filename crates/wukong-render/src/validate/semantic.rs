@@ -9,13 +9,20 @@ use crate::mac;
 
 /// The MACs wukong derives (for networks without `macAddress`, and for the pod network's
 /// interface when cloud-init configures it) must not collide with each other or with a MAC the
-/// user gave (SHA-256 is not available in CEL).
+/// user gave (SHA-256 is not available in CEL). A derived MAC that is not used collides with
+/// nothing: the pod interface's is used only when some secondary network has `ipConfig`
+/// (cloud-init network data then matches the pod interface by MAC).
 pub(super) fn check(wukong: &Wukong) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
     let namespace = crate::names::namespace_of(wukong);
     let name = crate::names::name_of(wukong);
     let pod = mac::derive(namespace, name, crate::names::POD_NETWORK).to_string();
-    let mut seen: BTreeMap<String, &str> = BTreeMap::from([(pod, crate::names::POD_NETWORK)]);
+    let pod_mac_used =
+        wukong.spec.networks.iter().any(|n| n.name != crate::names::POD_NETWORK && n.ip_config.is_some());
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    if pod_mac_used {
+        seen.insert(pod, crate::names::POD_NETWORK);
+    }
     for (i, net) in wukong.spec.networks.iter().enumerate() {
         if net.name == crate::names::POD_NETWORK {
             continue;

@@ -61,7 +61,7 @@ fn fail(errors: &[String]) -> ExitCode {
 /// The Wukongs of a manifest, validated (in `namespace` when they name none, as kubectl
 /// places them); every refusal, or none.
 fn wukongs(input: &str, what: &str, namespace: Option<&str>) -> Result<Vec<Validated>, Vec<String>> {
-    let documents = super::render::documents(input)?;
+    let documents = wukong_render::manifest::read(input).map_err(|e| vec![format!("{what} cannot be read: {e}")])?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for mut doc in documents.into_iter().filter(|d| d.get("kind").and_then(Value::as_str) == Some("Wukong")) {

@@ -64,22 +64,53 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
-/// Parses every document of `input`, validates every Wukong, renders them all. Nothing is
-/// returned for output unless every Wukong is valid.
-pub fn render_documents(input: &str, options: &RenderOptions, format: OutputFormat) -> Result<Output, Vec<String>> {
-    let documents = documents(input)?;
+/// One Wukong of the input and what validation says of it.
+#[derive(Debug)]
+pub struct Checked {
+    /// Position of the object in the input (1-based, `kind: List` items counted one by one).
+    pub index: usize,
+    pub result: Result<wukong_render::Validated, wukong_render::Invalid>,
+}
+
+/// Reads `input` as kubectl reads it and validates every Wukong in it as the API server would.
+/// `Err` when the input cannot be read at all; documents that are not Wukongs are noted and
+/// skipped.
+pub fn check_documents(input: &str) -> Result<(Vec<Checked>, Vec<String>), String> {
+    let documents = wukong_render::manifest::read(input).map_err(|e| format!("the input cannot be read: {e}"))?;
     let mut notes = Vec::new();
-    let mut warnings = Vec::new();
-    let mut rendered = Vec::new();
-    let mut errors = Vec::new();
-    for (index, doc) in documents.iter().enumerate().filter(|(_, d)| !d.is_null()) {
-        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let api_version = doc.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-        if kind != "Wukong" && !api_version.starts_with("vm.novasphere.dev/") {
+    let mut checked = Vec::new();
+    for (index, doc) in documents.iter().enumerate() {
+        // What kubectl refuses before sending anything: an object without kind, or a Wukong of
+        // a version the API server does not serve.
+        let (Some(kind), Some(api_version)) =
+            (doc.get("kind").and_then(Value::as_str), doc.get("apiVersion").and_then(Value::as_str))
+        else {
+            return Err(format!("document {}: Object 'Kind' or 'apiVersion' is missing in '{doc}'", index + 1));
+        };
+        if kind == "Wukong" && api_version != "vm.novasphere.dev/v1alpha1" {
+            return Err(format!(
+                "document {}: no matches for kind \"Wukong\" in version \"{api_version}\": Wukong is vm.novasphere.dev/v1alpha1",
+                index + 1
+            ));
+        }
+        if kind != "Wukong" {
             notes.push(format!("document {} ({} {}) is not a Wukong; skipped", index + 1, api_version, kind));
             continue;
         }
-        match wukong_render::validate_object(doc) {
+        checked.push(Checked { index: index + 1, result: wukong_render::validate_object(doc) });
+    }
+    Ok((checked, notes))
+}
+
+/// Parses every document of `input`, validates every Wukong, renders them all. Nothing is
+/// returned for output unless every Wukong is valid.
+pub fn render_documents(input: &str, options: &RenderOptions, format: OutputFormat) -> Result<Output, Vec<String>> {
+    let (checked, notes) = check_documents(input).map_err(|e| vec![e])?;
+    let mut warnings = Vec::new();
+    let mut rendered = Vec::new();
+    let mut errors = Vec::new();
+    for c in checked {
+        match c.result {
             Ok(valid) => {
                 warnings.extend(ignored_fields(valid.wukong()));
                 rendered.push(wukong_render::render(&valid, options));
@@ -111,13 +142,8 @@ fn ignored_fields(wukong: &wukong_api::Wukong) -> impl Iterator<Item = String> {
     wukong_render::warnings::of(wukong).into_iter().map(move |w| format!("Wukong {who}: {w}"))
 }
 
-/// The documents of a multi-document YAML input.
-pub(crate) fn documents(input: &str) -> Result<Vec<Value>, Vec<String>> {
-    serde_saphyr::from_multiple(input).map_err(|e| vec![format!("the input is not valid YAML: {e}")])
-}
-
 /// NADs, then the cloud-init Secret, then the VM: the order the controller applies them in.
-fn objects(r: &Rendered) -> Vec<Value> {
+pub fn objects(r: &Rendered) -> Vec<Value> {
     let mut out: Vec<Value> = r.nads.iter().map(|n| serde_json::to_value(n).expect("NAD serializes")).collect();
     out.extend(r.cloud_init_secret.iter().map(readable_secret));
     out.push(serde_json::to_value(&r.vm).expect("VM serializes"));

@@ -72,6 +72,12 @@ pub enum Error {
     NotLeader,
 }
 
+/// A 422 whose only complaint is `metadata.uid`: the object under that name is another one.
+fn replaced_meanwhile(status: &kube::core::Status) -> bool {
+    let causes = status.details.as_ref().map(|d| d.causes.as_slice()).unwrap_or_default();
+    status.code == 422 && !causes.is_empty() && causes.iter().all(|c| c.field == "metadata.uid")
+}
+
 /// The API server's own message when it sent one (a Status), else the error.
 fn api_message(e: &kube::Error) -> String {
     match e {
@@ -87,6 +93,9 @@ impl Error {
 
     pub fn class(&self) -> Class {
         match self {
+            // An apply carrying the observed uid onto an object replaced meanwhile is refused
+            // as an immutable field: the observation is out of date, like a 409.
+            Error::Api { source: kube::Error::Api(status), .. } if replaced_meanwhile(status) => Class::Conflict,
             Error::Api { source: kube::Error::Api(status), .. } => match status.code {
                 409 => Class::Conflict,
                 // 404: a namespace being deleted, an owner gone; 408/429: load; 410: a watch
@@ -147,6 +156,23 @@ mod tests {
         let e = |code| Error::api(Stage::ApplyVm, "VirtualMachine prod/web-vm", refused(code, "x")).class();
         assert_eq!([e(422), e(400), e(403)], [Class::Permanent; 3]);
         assert_eq!(e(409), Class::Conflict);
+        // The uid precondition of an apply onto an object replaced meanwhile: 422 on metadata.uid.
+        let mut replaced = Status::failure("metadata.uid: field is immutable", "Invalid").with_code(422);
+        replaced.details = Some(kube::core::response::StatusDetails {
+            causes: vec![kube::core::response::StatusCause {
+                reason: "FieldValueInvalid".into(),
+                message: "field is immutable".into(),
+                field: "metadata.uid".into(),
+            }],
+            name: "web-vm".into(),
+            group: "kubevirt.io".into(),
+            kind: "virtualmachines".into(),
+            uid: String::new(),
+            retry_after_seconds: 0,
+        });
+        let replaced = Error::api(Stage::ApplyVm, "VirtualMachine prod/web-vm", kube::Error::Api(Box::new(replaced)));
+        assert_eq!(replaced.class(), Class::Conflict);
+        assert_eq!(replaced.failure(), None, "not reported: observed again");
         assert_eq!([e(404), e(429), e(500), e(503), e(504)], [Class::Transient; 5]);
         assert_eq!(Error::NotLeader.class(), Class::Transient);
     }

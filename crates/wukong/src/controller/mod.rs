@@ -21,6 +21,8 @@ mod metrics;
 mod observe;
 mod reconcile;
 mod state;
+#[cfg(test)]
+mod tests;
 mod watches;
 
 use std::sync::Arc;

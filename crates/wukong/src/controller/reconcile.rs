@@ -49,7 +49,7 @@ pub async fn reconcile(object: Arc<WukongObject>, ctx: Arc<Context>) -> Result<A
             // and the other Wukongs go on.
             ctx.metrics.failure(Reason::InvalidSpec);
             let meta = object.meta();
-            let problem = format!("the stored Wukong does not decode: {}", invalid.error);
+            let problem = undecodable_reason(&ctx, meta, &invalid.error).await;
             let previous = ctx.memory.last_status(&uid);
             let next = status::undecodable(meta.generation, &problem, previous.as_ref(), &now());
             write_status(&ctx, meta, previous.as_ref(), next).await?;
@@ -58,6 +58,23 @@ pub async fn reconcile(object: Arc<WukongObject>, ctx: Arc<Context>) -> Result<A
     };
     ctx.memory.succeeded(&uid);
     Ok(action)
+}
+
+/// Why a stored Wukong does not decode, field by field: the object is read untyped once and run
+/// through the offline validator, which names each field as the API server would; the decoder's
+/// own words when that is not possible.
+async fn undecodable_reason(ctx: &Context, meta: &kube::api::ObjectMeta, decode_error: &str) -> String {
+    let fallback = format!("the stored Wukong does not decode: {decode_error}");
+    let (Some(namespace), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else { return fallback };
+    let api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), namespace, &kube::api::ApiResource::erase::<Wukong>(&()));
+    match api.get_opt(name).await {
+        Ok(Some(raw)) => match wukong_render::validate_object(&observe::to_json(&raw)) {
+            Err(invalid) => format!("the stored Wukong does not decode: {}", invalid.summary()),
+            Ok(_) => fallback,
+        },
+        _ => fallback,
+    }
 }
 
 /// Requeue after an error, with per-Wukong exponential backoff (a conflict: at once).

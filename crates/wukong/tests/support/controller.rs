@@ -22,8 +22,10 @@ struct Flags {
 /// The controller settings a test gets (from the command line, as a user gives them): its
 /// namespace only, its own Lease there, fast discovery.
 pub fn args(namespace: &str, extra: &[&str]) -> Config {
-    let mut argv =
-        vec!["wukong", "--namespace", namespace, "--lease-namespace", namespace, "--discovery-interval", "1s"];
+    let mut argv = vec!["wukong", "--namespace", namespace, "--lease-namespace", namespace];
+    if !extra.contains(&"--discovery-interval") {
+        argv.extend(["--discovery-interval", "1s"]);
+    }
     argv.extend_from_slice(extra);
     Flags::parse_from(argv).args.config()
 }
