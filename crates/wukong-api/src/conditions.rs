@@ -9,8 +9,9 @@ pub const NETWORKS_READY: &str = "NetworksReady";
 pub const VIRTUAL_MACHINE_READY: &str = "VirtualMachineReady";
 /// Both of the above.
 pub const READY: &str = "Ready";
-/// The running instance of the VM predates what wukong applied: a restart applies it. Present
-/// only while true.
+/// Changes of the spec wait for a restart of the running VM (KubeVirt's `RestartRequired` on
+/// the VM, or a change KubeVirt applies only to a new instance without saying so). Present
+/// only while true; `status.pendingChanges` lists the changes.
 pub const RESTART_REQUIRED: &str = "RestartRequired";
 /// The spec uses fields wukong ignores (the original operator's forms). Present only while true.
 pub const FIELDS_IGNORED: &str = "FieldsIgnored";
@@ -70,7 +71,7 @@ pub enum Reason {
     ExpansionFailed,
 
     // RestartRequired, FieldsIgnored
-    /// The running instance lacks parts of the VM wukong applied.
+    /// Changes wait for a restart of the running VM.
     RestartRequired,
     /// The spec uses fields wukong ignores; the message says which and what to write instead.
     FieldsIgnored,

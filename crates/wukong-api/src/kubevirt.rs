@@ -164,7 +164,14 @@ pub struct Interface {
     pub binding: Option<PluginBinding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
+    /// `up` or `down` (the link), or `absent`: KubeVirt hot-unplugs the interface (bridge
+    /// binding only) and then removes it from the VM itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
+
+/// The interface `state` that asks KubeVirt to hot-unplug an interface.
+pub const INTERFACE_ABSENT: &str = "absent";
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PluginBinding {
@@ -321,4 +328,7 @@ pub struct VmiInterface {
     /// Interface name inside the guest (guest agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface_name: Option<String>,
+    /// The interface's operational link state (`up`, `down`), as virt-handler reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_state: Option<String>,
 }

@@ -7,6 +7,10 @@ pub const MANAGED_BY_VALUE: &str = "wukong";
 pub const WUKONG: &str = "vm.novasphere.dev/wukong";
 /// The Wukong network a NAD was generated for.
 pub const NETWORK: &str = "vm.novasphere.dev/network";
+/// On a generated NAD: a hash of the network fields its CNI config comes from (type, VLAN,
+/// bridge, master, resource, MTU, addresses). A running VM whose NAD's attachment no longer
+/// matches the spec gets a new NAD instead of an edit under its feet.
+pub const ATTACHMENT: &str = "vm.novasphere.dev/attachment";
 
 /// Multus: device-plugin resource a NAD needs (sriov, macvtap).
 pub const NAD_RESOURCE_NAME: &str = "k8s.v1.cni.cncf.io/resourceName";

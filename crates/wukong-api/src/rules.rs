@@ -115,28 +115,12 @@ pub const RULES: &[CelRule] = &[
         "networks[].ipConfig.address must be unique: two interfaces of one VM cannot have the same IP address; give each network its own address",
     )
     .field(".networks"),
-    // Transition rules (UPDATE only). They sit on spec and match networks by name: a VM's
-    // interfaces are named after its networks, so removing, renaming or rebinding a network of a
-    // running VM would orphan the guest's interface. Allowed when the same change stops the VM.
-    // Their messages pick the network by index: the API server estimates the string size of
-    // `list.filter(..)[0].name` as unbounded and refuses the CRD, but not `list[i].name`
-    // (16 = maxItems of networks).
-    rule(
-        "networks.keep-while-running",
-        "spec",
-        "!has(oldSelf.networks) || (has(self.startStrategy) && (has(self.startStrategy.runStrategy) ? self.startStrategy.runStrategy == 'Halted' : (has(self.startStrategy.autoStart) && !self.startStrategy.autoStart))) || oldSelf.networks.all(o, o.name == 'default' || (has(self.networks) && self.networks.exists(n, n.name == o.name)))",
-        "a network of a running VM was removed or renamed, which would orphan the guest's interface: keep the network, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards",
-    )
-    .msg_expr("'network \"' + oldSelf.networks[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].filter(i, i < size(oldSelf.networks) && oldSelf.networks[i].name != 'default' && !(has(self.networks) && self.networks.exists(n, n.name == oldSelf.networks[i].name)))[0]].name + '\" was removed or renamed while the VM is meant to run, which would orphan the guest\\'s interface: keep the network, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards'")
-    .field(".networks"),
-    rule(
-        "networks.keep-type-while-running",
-        "spec",
-        "!has(oldSelf.networks) || !has(self.networks) || (has(self.startStrategy) && (has(self.startStrategy.runStrategy) ? self.startStrategy.runStrategy == 'Halted' : (has(self.startStrategy.autoStart) && !self.startStrategy.autoStart))) || oldSelf.networks.all(o, o.name == 'default' || self.networks.all(n, n.name != o.name || (has(n.type) ? n.type : '') == (has(o.type) ? o.type : '')))",
-        "the type of a network of a running VM changed, which changes how its interface is bound (KubeVirt binding) and would orphan the guest's interface: keep the type, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards",
-    )
-    .msg_expr("'network \"' + oldSelf.networks[[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].filter(i, i < size(oldSelf.networks) && oldSelf.networks[i].name != 'default' && self.networks.exists(n, n.name == oldSelf.networks[i].name && (has(n.type) ? n.type : '') != (has(oldSelf.networks[i].type) ? oldSelf.networks[i].type : '')))[0]].name + '\": type changed while the VM is meant to run, which changes how its interface is bound (KubeVirt binding) and would orphan the guest\\'s interface: keep the type, or stop the VM in the same change (startStrategy.runStrategy: Halted or startStrategy.autoStart: false) and start it again afterwards'")
-    .field(".networks"),
+    // No transition rule keeps the networks of a running VM (issue 15): a network added to a
+    // running VM is hot-plugged, a removed bridge network hot-unplugged (interface state
+    // absent), and every other change (a removed SR-IOV or macvtap interface, a new binding or
+    // MAC, a new NAD without KubeVirt's LiveUpdateNADRef) waits for a restart, which the status
+    // and `wukong render --diff` say in advance. The generated NAD of a network stays while the
+    // running instance lists it, so nothing the guest uses is orphaned.
     rule(
         "disks.unique-names",
         "spec",
@@ -260,6 +244,21 @@ pub const RULES: &[CelRule] = &[
     )
     .msg_expr("'network \"' + self.name + '\": mtu must be at least 1280 on a network with an IPv6 address (the minimum MTU of IPv6, RFC 8200): raise mtu to 1280 or more, or remove it'")
     .field(".mtu"),
+    rule(
+        "network.link-state-sriov",
+        "spec.networks[]",
+        "!has(self.linkState) || !has(self.type) || self.type != 'sriov'",
+        "linkState is not supported on sriov networks: KubeVirt cannot set the link of a passed-through virtual function; remove linkState",
+    )
+    .msg_expr("'network \"' + self.name + '\": linkState is not supported on sriov networks: KubeVirt cannot set the link of a passed-through virtual function; remove linkState'")
+    .field(".linkState"),
+    rule(
+        "network.link-state-pod-network",
+        "spec.networks[]",
+        "self.name != 'default' || !has(self.linkState)",
+        "linkState cannot be set on the pod network (default): a down primary interface fails the VM's health probes and its masquerade traffic; remove linkState",
+    )
+    .field(".linkState"),
     rule(
         "network.nad-name-excludes-generation",
         "spec.networks[]",

@@ -132,6 +132,30 @@ pub struct NetworkSpec {
     /// Address configuration of the VM's interface.
     #[serde(default, rename = "ipConfig", skip_serializing_if = "Option::is_none")]
     pub ip_config: Option<IpConfig>,
+
+    /// Link state of the VM's interface: `up` (the default) or `down`, as if the cable were
+    /// pulled; changed on a running VM without a restart. Not on sriov networks (KubeVirt
+    /// refuses it) nor on the pod network (a down primary interface fails the VM's probes).
+    #[serde(default, rename = "linkState", skip_serializing_if = "Option::is_none")]
+    pub link_state: Option<LinkState>,
+}
+
+/// The link state of a VM interface.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    Up,
+    Down,
+}
+
+impl LinkState {
+    /// KubeVirt's interface `state` of this link state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkState::Up => "up",
+            LinkState::Down => "down",
+        }
+    }
 }
 
 /// How a VM interface reaches its network.
@@ -346,6 +370,54 @@ pub struct WukongStatus {
 
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeStatus>,
+
+    /// Changes of the spec that the running VM does not have yet, and how each reaches it
+    /// (live, through a migration, at a restart); empty when the VM runs as the spec says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_changes: Vec<PendingChange>,
+}
+
+/// One change of the spec on its way to the running VM.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingChange {
+    /// What changes: `network <name>`, `cpu`, `memory`, `disks`, `scheduling`, ...
+    pub subject: String,
+    /// The change, in words (`added`, `link down`, `NAD web-mgmt-nad -> web-mgmt-2c1f0b9a-nad`).
+    pub change: String,
+    /// How it reaches the running VM: `Live`, `Migration`, `Restart` (or `AtStart`, in a
+    /// preview of a VM that does not run).
+    pub applies: Applies,
+    /// KubeVirt reports `RestartRequired` on the VM for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restart_flagged: bool,
+    /// Why, in KubeVirt's terms.
+    pub reason: String,
+}
+
+/// How a change reaches a running VM.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema)]
+pub enum Applies {
+    /// KubeVirt applies it to the running VM, without a restart.
+    #[default]
+    Live,
+    /// KubeVirt applies it through a live migration of the VM.
+    Migration,
+    /// It waits for a restart of the VM.
+    Restart,
+    /// The VM does not run: it starts with it.
+    AtStart,
+}
+
+impl Applies {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applies::Live => "Live",
+            Applies::Migration => "Migration",
+            Applies::Restart => "Restart",
+            Applies::AtStart => "AtStart",
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
@@ -372,6 +444,9 @@ pub struct NetworkStatus {
     pub ip_address: Option<String>,
     #[serde(default, rename = "macAddress", skip_serializing_if = "Option::is_none")]
     pub mac_address: Option<String>,
+    /// The interface's link state as KubeVirt reports it (`up`, `down`).
+    #[serde(default, rename = "linkState", skip_serializing_if = "Option::is_none")]
+    pub link_state: Option<String>,
 }
 
 /// One disk's volume.

@@ -107,6 +107,31 @@ struct Dns<'a> {
 /// The CNI config of a secondary network whose NAD is named `nad_name` (the CNI network
 /// `name` must equal the NAD name). `network` must be validated and not the pod network.
 pub fn config(network: &NetworkSpec, nad_name: &str, version: CniVersion) -> String {
+    let mut plugin = plugin(network);
+    // Sized for a typical config up front: this runs for every network on every reconcile.
+    let mut out = Vec::with_capacity(512);
+    let written = match version {
+        CniVersion::V0_3_1 => {
+            plugin.cni_version = Some(version.as_str());
+            plugin.name = Some(nad_name);
+            serde_json::to_writer_pretty(&mut out, &plugin)
+        }
+        CniVersion::V1_0_0 => serde_json::to_writer_pretty(
+            &mut out,
+            &ConfList { cni_version: version.as_str(), name: nad_name, plugins: [plugin] },
+        ),
+    };
+    written.expect("a CNI config serializes");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The plugin of a network's config without its name and CNI version, as compact JSON: what a
+/// pod is attached with ([`crate::nad::attachment`] hashes it).
+pub fn plugin_bytes(network: &NetworkSpec) -> Vec<u8> {
+    serde_json::to_vec(&plugin(network)).expect("a CNI plugin serializes")
+}
+
+fn plugin(network: &NetworkSpec) -> Plugin<'_> {
     let network_type = network.type_.unwrap_or(NetworkType::Bridge);
     let ipam = network.ip_config.as_ref().and_then(|ip| ipam(network_type, ip));
     let dns = ipam.as_ref().and_then(|i| i.dns.as_ref()).map(|d| Dns { nameservers: d.nameservers });
@@ -146,21 +171,7 @@ pub fn config(network: &NetworkSpec, nad_name: &str, version: CniVersion) -> Str
             plugin.dns = None;
         }
     }
-    // Sized for a typical config up front: this runs for every network on every reconcile.
-    let mut out = Vec::with_capacity(512);
-    let written = match version {
-        CniVersion::V0_3_1 => {
-            plugin.cni_version = Some(version.as_str());
-            plugin.name = Some(nad_name);
-            serde_json::to_writer_pretty(&mut out, &plugin)
-        }
-        CniVersion::V1_0_0 => serde_json::to_writer_pretty(
-            &mut out,
-            &ConfList { cni_version: version.as_str(), name: nad_name, plugins: [plugin] },
-        ),
-    };
-    written.expect("a CNI config serializes");
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    plugin
 }
 
 fn ipam(network_type: NetworkType, ip: &IpConfig) -> Option<Ipam<'_>> {

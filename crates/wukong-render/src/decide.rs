@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::Value;
+use wukong_api::PendingChange;
 use wukong_api::conditions::Reason;
 use wukong_api::kubevirt::VirtualMachine;
 use wukong_api::nad::NetworkAttachmentDefinition;
@@ -18,6 +19,7 @@ pub use crate::kinds::Kinds;
 use crate::capabilities::KubeVirtCapabilities;
 use crate::cni::CniVersion;
 use crate::legacy::{self, Takeover};
+use crate::liveupdate::{self, Instance, Template};
 use crate::plan::{Attachment, Binding, NadRef, NetworkPlan};
 use crate::{Validated, cloudinit, nad, names, plan, vm};
 
@@ -55,9 +57,12 @@ pub struct Facts {
     pub named_nads: BTreeMap<NadRef, bool>,
     /// NADs labelled as generated for this Wukong and controlled by it.
     pub owned_nads: BTreeSet<String>,
+    /// The attachment annotation ([`wukong_api::labels::ATTACHMENT`]) of the owned NADs that
+    /// carry one (an older wukong wrote none).
+    pub nad_attachments: BTreeMap<String, String>,
     /// What exists under the VM's name.
     pub vm: Presence,
-    /// What the VM that exists and is ours uses (its NADs, its cloud-init Secrets).
+    /// What the VM that exists and is ours uses (its NADs, its cloud-init Secrets, its template).
     pub live_vm: Option<LiveVm>,
     /// The keys of `sshKeySecret` ([`wanted_ssh_key_secret`] names it).
     pub ssh_keys: SshKeys,
@@ -71,6 +76,9 @@ pub struct Facts {
     pub live_vm_object: Option<Arc<Value>>,
     /// An instance (VMI) of the VM exists.
     pub vm_instance: bool,
+    /// The VM's running instance (its VMI, read with [`Instance::from_vmi`]); `None` when none
+    /// runs.
+    pub instance: Option<Instance>,
     /// What the cluster's KubeVirt can do, from its KubeVirt CR; `None` when no CR could be read
     /// (then nothing is held back for it: KubeVirt's own status tells).
     pub kubevirt: Option<KubeVirtCapabilities>,
@@ -124,6 +132,12 @@ pub struct Decision {
     pub vm_patch: Vec<Value>,
     /// How the VM is rendered over the live one ([`legacy::takeover`]).
     pub takeover: Takeover,
+    /// Generated networks whose NAD is not `<wukong>-<network>-nad`: a running instance still
+    /// uses that one with another attachment ([`plan::place`]).
+    pub swapped_nads: BTreeMap<String, NadRef>,
+    /// What the running instance does not have yet of the VM applied, and how each change
+    /// reaches it ([`liveupdate::classify`]); empty when no instance runs or the VM is held.
+    pub pending: Vec<PendingChange>,
 }
 
 /// The names of the NADs wukong would generate for this Wukong (the shell asks the API server
@@ -131,7 +145,7 @@ pub struct Decision {
 pub fn wanted_nads(valid: &Validated, policy: &Policy) -> (Vec<String>, Vec<NadRef>) {
     let wukong = valid.wukong();
     let plan = plan::plan(wukong, true);
-    let generated = plan.generated().map(|(_, nad)| nad.name.clone()).collect();
+    let generated = plan.generated().flat_map(|(net, _)| plan::nad_names(wukong, net)).collect();
     let named = plan.existing().map(|(_, nad)| nad.clone()).filter(|nad| allowed(wukong, policy, nad)).collect();
     (generated, named)
 }
@@ -150,7 +164,28 @@ fn allowed(wukong: &wukong_api::Wukong, policy: &Policy, nad: &NadRef) -> bool {
 /// Decides, from the validated spec and the facts, what the controller does (DESIGN §4).
 pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     let wukong = valid.wukong();
-    let plan = plan::plan(wukong, facts.kinds.nad);
+    let namespace = names::namespace_of(wukong);
+    let mut plan = plan::plan(wukong, facts.kinds.nad);
+    let takeover = legacy::takeover(wukong, &plan, facts.live_vm_object.as_deref(), facts.vm_instance);
+    let running = facts.instance.as_ref();
+    if let Some(running) = running {
+        // The instance names its networks as the VM did (the original operator's names, while
+        // taken over).
+        let mut by_interface = running.nads(namespace);
+        let running_nads = plan
+            .networks
+            .iter()
+            .filter_map(|n| Some((n.name().to_string(), by_interface.remove(takeover.interface_name(n.name()))?)))
+            .collect();
+        let owned =
+            facts.owned_nads.iter().map(|name| (name.clone(), facts.nad_attachments.get(name).cloned())).collect();
+        plan::place(&mut plan, wukong, &running_nads, &owned);
+    }
+    let swapped_nads = plan
+        .generated()
+        .filter(|(net, nad)| nad.name != names::nad_name(names::name_of(wukong), net.name()))
+        .map(|(net, nad)| (net.name().to_string(), nad.clone()))
+        .collect();
     // A foreign NAD that is exactly the original operator's rendering is adopted.
     let adopted_nads: Vec<String> = plan
         .generated()
@@ -173,7 +208,6 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     let wanted: BTreeSet<&str> = plan.generated().map(|(_, nad)| nad.name.as_str()).collect();
 
     let vm_name = names::vm_name(names::name_of(wukong));
-    let takeover = legacy::takeover(wukong, &plan, facts.live_vm_object.as_deref(), facts.vm_instance);
     let vm = if !facts.kinds.vm {
         VmAction::Hold(Verdict {
             ready: false,
@@ -221,7 +255,23 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
     } else if let Some(verdict) = missing_binding(&plan, facts.kubevirt.as_ref(), &vm_name) {
         VmAction::Hold(verdict)
     } else {
-        VmAction::Apply(Box::new(vm::virtual_machine_over(wukong, &plan, &takeover)))
+        let mut desired = vm::virtual_machine_over(wukong, &plan, &takeover);
+        if let Some(live) = &facts.live_vm {
+            // A network the spec still names is never unplugged, under its own name or the one
+            // the original operator gave its interface (`<wukong>-<network>-nad`): what wukong
+            // renders differently for it waits for a restart (see `legacy`).
+            let original: Vec<String> =
+                wukong.spec.networks.iter().map(|n| names::nad_name(names::name_of(wukong), &n.name)).collect();
+            let spec_networks = wukong
+                .spec
+                .networks
+                .iter()
+                .map(|n| n.name.as_str())
+                .chain(original.iter().map(String::as_str))
+                .collect();
+            liveupdate::carry_unplugs(&mut desired, &live.template, running, &spec_networks);
+        }
+        VmAction::Apply(Box::new(desired))
     };
     let vm_patch = match (&vm, facts.live_vm_object.as_deref()) {
         (VmAction::Apply(_), Some(live)) => legacy::vm_patch(live, vm::run_strategy(&wukong.spec).as_str()),
@@ -231,14 +281,29 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         VmAction::Hold(_) => None,
         VmAction::Apply(_) => cloudinit::secret(wukong, &plan),
     };
-    // What the VM uses once this reconcile is done: the new VM when it is applied, else the live
-    // one. A child it still uses is never deleted (a held VM keeps its NADs and its Secret).
-    let in_use = match &vm {
-        VmAction::Apply(_) => LiveVm::default(),
+    // What the VM uses once this reconcile is done: the new VM when it is applied (with the
+    // interfaces KubeVirt is unplugging), else the live one. A child it still uses is never
+    // deleted (a held VM keeps its NADs and its Secret), nor a NAD the running instance names
+    // (a migration target is made from it).
+    let mut in_use = match &vm {
+        VmAction::Apply(desired) => LiveVm {
+            nads: desired
+                .spec
+                .template
+                .spec
+                .networks
+                .iter()
+                .filter_map(|n| Some(NadRef::parse(&n.multus.as_ref()?.network_name, namespace)))
+                .collect(),
+            ..LiveVm::default()
+        },
         VmAction::Hold(_) => facts.live_vm.clone().unwrap_or_default(),
     };
-    let namespace = names::namespace_of(wukong);
-    let delete_nads = if facts.kinds.nad {
+    in_use.nads.extend(running.iter().flat_map(|r| r.nads(namespace).into_values()));
+    // While KubeVirt has a migration pending, the instance's pod may still be attached with a
+    // NAD the instance no longer names (a new NAD under LiveUpdateNADRef): nothing is deleted.
+    let migrating = running.is_some_and(|r| r.migration_required.is_some());
+    let delete_nads = if facts.kinds.nad && !migrating {
         facts
             .owned_nads
             .iter()
@@ -248,6 +313,14 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
             .collect()
     } else {
         Vec::new()
+    };
+    let pending = match (&vm, running) {
+        (VmAction::Apply(desired), Some(running)) => liveupdate::classify(
+            &Template::of(&desired.spec.template.spec),
+            running,
+            &facts.kubevirt.clone().unwrap_or_default(),
+        ),
+        _ => Vec::new(),
     };
     let secret_name = cloudinit::secret_name(names::name_of(wukong));
     let delete_secret = facts.cloud_init_secret == Presence::Ours
@@ -265,6 +338,8 @@ pub fn decide(valid: &Validated, facts: &Facts, policy: &Policy) -> Decision {
         adopted_nads,
         vm_patch,
         takeover,
+        swapped_nads,
+        pending,
     }
 }
 

@@ -14,8 +14,13 @@ use sha2::{Digest, Sha256};
 pub const APPLIED_HASH: &str = "vm.novasphere.dev/applied-hash";
 
 /// Stamps `desired` (a Kubernetes object as JSON) with the hash of its content.
+///
+/// A VM's interfaces with `state: absent` (and their networks) are left out of the hash:
+/// KubeVirt removes such an interface from the VM itself once it is unplugged, and wukong then
+/// no longer asks for it ([`crate::liveupdate::carry_unplugs`]); the desired state without it
+/// hashes as before, so the VM KubeVirt left is up to date and nothing is written back.
 pub fn stamp(desired: &mut Value) {
-    let hash = hash(desired);
+    let hash = hash(&without_unplugging(desired));
     let metadata = desired
         .as_object_mut()
         .expect("an object")
@@ -27,6 +32,26 @@ pub fn stamp(desired: &mut Value) {
         .entry("annotations")
         .or_insert_with(|| Value::Object(Default::default()));
     annotations.as_object_mut().expect("annotations are an object").insert(APPLIED_HASH.into(), Value::String(hash));
+}
+
+/// `object` without the interfaces being unplugged and their networks.
+fn without_unplugging(object: &Value) -> std::borrow::Cow<'_, Value> {
+    let absent = |i: &Value| i.get("state").and_then(Value::as_str) == Some(wukong_api::kubevirt::INTERFACE_ABSENT);
+    let interfaces = object.pointer("/spec/template/spec/domain/devices/interfaces").and_then(Value::as_array);
+    let unplugging: Vec<Value> =
+        interfaces.into_iter().flatten().filter(|i| absent(i)).filter_map(|i| i.get("name").cloned()).collect();
+    if unplugging.is_empty() {
+        return std::borrow::Cow::Borrowed(object);
+    }
+    let mut copy = object.clone();
+    if let Some(list) = copy.pointer_mut("/spec/template/spec/domain/devices/interfaces").and_then(Value::as_array_mut)
+    {
+        list.retain(|i| !absent(i));
+    }
+    if let Some(list) = copy.pointer_mut("/spec/template/spec/networks").and_then(Value::as_array_mut) {
+        list.retain(|n| n.get("name").is_none_or(|name| !unplugging.contains(name)));
+    }
+    std::borrow::Cow::Owned(copy)
 }
 
 fn hash(object: &Value) -> String {
@@ -110,6 +135,33 @@ mod tests {
         assert!(contains(&json!([{ "a": 1, "b": 2 }]), &json!([{ "a": 1 }])));
         assert!(!contains(&json!([{ "a": 1 }, { "a": 2 }]), &json!([{ "a": 1 }])));
         assert!(!contains(&json!([{ "a": 2 }]), &json!([{ "a": 1 }])));
+    }
+
+    #[test]
+    fn an_interface_being_unplugged_does_not_count_in_the_stamp() {
+        let vm = |interfaces: Value, networks: Value| {
+            json!({ "kind": "VirtualMachine", "spec": { "template": { "spec": {
+                "domain": { "devices": { "interfaces": interfaces } }, "networks": networks
+            } } } })
+        };
+        let pod = (json!({ "name": "default", "masquerade": {} }), json!({ "name": "default", "pod": {} }));
+        let data = (
+            json!({ "name": "data", "bridge": {} }),
+            json!({ "name": "data", "multus": { "networkName": "w-data-nad" } }),
+        );
+        let mut unplugging =
+            vm(json!([pod.0, { "name": "data", "bridge": {}, "state": "absent" }]), json!([pod.1, data.1]));
+        stamp(&mut unplugging);
+        // KubeVirt removed the interface: the VM as it stands is what wukong now wants.
+        let mut after = vm(json!([pod.0]), json!([pod.1]));
+        stamp(&mut after);
+        let mut live = after.clone();
+        live["metadata"]["annotations"] = unplugging["metadata"]["annotations"].clone();
+        assert!(up_to_date(&live, &after), "no write after KubeVirt removed the unplugged interface");
+        // Marking an interface absent changes the stamp: it is written.
+        let mut attached = vm(json!([pod.0, data.0]), json!([pod.1, data.1]));
+        stamp(&mut attached);
+        assert_ne!(attached["metadata"]["annotations"], unplugging["metadata"]["annotations"]);
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub struct LiveVm {
     pub nads: BTreeSet<NadRef>,
     /// The Secrets its cloud-init volumes reference.
     pub secrets: BTreeSet<String>,
+    /// Its template, as far as changes of a running VM go ([`crate::liveupdate`]).
+    pub template: crate::liveupdate::Template,
 }
 
 impl LiveVm {
@@ -165,7 +167,8 @@ impl LiveVm {
             .flatten()
             .filter_map(|n| n.as_str().map(str::to_string))
             .collect();
-        Self { nads, secrets }
+        let template = crate::liveupdate::Template::of_vm(vm).unwrap_or_default();
+        Self { nads, secrets, template }
     }
 }
 

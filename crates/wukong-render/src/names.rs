@@ -31,6 +31,13 @@ pub fn nad_name(wukong: &str, network: &str) -> String {
     format!("{wukong}-{network}{NAD_SUFFIX}")
 }
 
+/// `<wukong>-<network>-<attachment>-nad`: the NAD a network of a running VM gets when its
+/// attachment changes while the instance still uses `<wukong>-<network>-nad` (see
+/// [`crate::plan::place`]); `attachment` is the 8-hex hash of [`crate::nad::attachment`].
+pub fn swapped_nad_name(wukong: &str, network: &str, attachment: &str) -> String {
+    format!("{wukong}-{network}-{attachment}-nad")
+}
+
 /// `<wukong>-vm`, the VirtualMachine (the original operator's rule).
 pub fn vm_name(wukong: &str) -> String {
     format!("{wukong}{VM_SUFFIX}")

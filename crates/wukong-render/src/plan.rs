@@ -1,10 +1,11 @@
 //! The network plan: for every network of a Wukong, how the VM attaches to it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use wukong_api::{NetworkSpec, NetworkType, Wukong};
 
-use crate::{mac, names};
+use crate::{mac, nad, names};
 
 /// A NetworkAttachmentDefinition, by namespace and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -140,4 +141,51 @@ pub fn plan(wukong: &Wukong, multus: bool) -> NetworkPlan<'_> {
         .collect();
     let pod_mac = mac::derive(namespace, name, names::POD_NETWORK).to_string();
     NetworkPlan { networks, pod_mac }
+}
+
+/// The names a generated network's NAD may have: `<wukong>-<network>-nad`, and the name it gets
+/// when a running instance still uses that one with another attachment
+/// ([`names::swapped_nad_name`]).
+pub fn nad_names(wukong: &Wukong, net: &PlannedNetwork<'_>) -> [String; 2] {
+    let name = names::name_of(wukong);
+    [names::nad_name(name, net.name()), names::swapped_nad_name(name, net.name(), &nad::attachment(net))]
+}
+
+/// Places the generated NADs of a VM whose instance runs. A NAD under the feet of a running
+/// instance is never rewritten with another attachment (a new VLAN, bridge, MTU, addresses,
+/// device): the pod keeps what it was attached with, and the next pod (a migration target, a
+/// restart) would silently get something else. Such a network gets a NAD of its own instead,
+/// and the VM's network names it (KubeVirt then moves the instance to it live, with its
+/// `LiveUpdateNADRef` gate, or at a restart).
+///
+/// `running` maps a network to the NAD its running instance uses; `owned` maps every NAD this
+/// Wukong owns to its attachment annotation (`None`: written by an older wukong, taken as the
+/// current attachment). For each generated network the NAD is:
+/// - the one the instance uses, when it is ours and has the spec's attachment;
+/// - else, when the instance uses `<wukong>-<network>-nad`, the swapped name;
+/// - else `<wukong>-<network>-nad` (nothing running uses it: it can be rewritten).
+pub fn place(
+    plan: &mut NetworkPlan<'_>,
+    wukong: &Wukong,
+    running: &BTreeMap<String, NadRef>,
+    owned: &BTreeMap<String, Option<String>>,
+) {
+    let namespace = names::namespace_of(wukong);
+    for net in &mut plan.networks {
+        let Attachment::Generated(nad) = &net.attachment else { continue };
+        let Some(current) = running.get(net.name()).filter(|c| c.namespace == namespace) else { continue };
+        let Some(recorded) = owned.get(&current.name) else { continue };
+        let attachment = nad::attachment(net);
+        let [base, swapped] = nad_names(wukong, net);
+        let name = if recorded.as_deref().is_none_or(|r| r == attachment) {
+            current.name.clone()
+        } else if current.name == base {
+            swapped
+        } else {
+            base
+        };
+        if name != nad.name {
+            net.attachment = Attachment::Generated(NadRef { namespace: namespace.to_string(), name });
+        }
+    }
 }

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::Value;
 use wukong_api::conditions::{self, Reason};
 use wukong_api::kubevirt::{KubeVirtCondition, VirtualMachineInstanceStatus, VirtualMachineStatus, VmiInterface};
-use wukong_api::{NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
+use wukong_api::{Applies, NetworkStatus, Phase, VolumeStatus, Wukong, WukongStatus};
 
 use crate::decide::{Decision, Verdict, VmAction};
 use crate::plan::{self, Attachment};
@@ -111,7 +111,7 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
     ];
     // Present only while true: KubeVirt's RestartRequired is, and "no field ignored" says nothing.
     let extra = [
-        (conditions::RESTART_REQUIRED, restart_verdict(wukong, decision, observed)),
+        (conditions::RESTART_REQUIRED, restart_verdict(wukong, &vm_name, decision, observed)),
         (conditions::FIELDS_IGNORED, ignored_verdict(wukong)),
     ];
     for (type_, verdict) in extra {
@@ -132,23 +132,56 @@ pub fn compute(valid: &Validated, decision: &Decision, observed: &Observed<'_>, 
         }),
         networks,
         volumes: volume_statuses(wukong, observed.volumes),
+        pending_changes: decision.pending.clone(),
     }
 }
 
-/// `RestartRequired` while the running instance lacks parts of the VM wukong applies
-/// ([`restart::pending`]); `None` otherwise.
-fn restart_verdict(wukong: &Wukong, decision: &Decision, observed: &Observed<'_>) -> Option<Verdict> {
-    let (VmAction::Apply(vm), Some(vmi_spec)) = (&decision.vm, observed.vmi_spec) else { return None };
-    let parts = restart::pending(vm, vmi_spec);
-    if parts.is_empty() {
+/// `RestartRequired` (present only while true): KubeVirt reports it on the VM, or a change of
+/// the spec reaches the running VM only at a restart ([`crate::liveupdate::classify`], which
+/// also knows the restarts KubeVirt does not report). The message names the parts of the VM the
+/// instance predates ([`restart::pending`]), KubeVirt's words, each change waiting for a
+/// restart, and the interface names kept from the original operator.
+fn restart_verdict(wukong: &Wukong, vm_name: &str, decision: &Decision, observed: &Observed<'_>) -> Option<Verdict> {
+    // KubeVirt keeps its condition on a stopped VM until the next start; wukong's goes with the
+    // instance.
+    let kubevirt = observed
+        .vm
+        .filter(|_| observed.vmi_spec.is_some())
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "RestartRequired" && c.status == "True"));
+    let waiting: Vec<String> = decision
+        .pending
+        .iter()
+        .filter(|c| c.applies == Applies::Restart)
+        .map(|c| format!("{}: {}", c.subject, c.change))
+        .collect();
+    if kubevirt.is_none() && waiting.is_empty() {
         return None;
     }
-    let vm_name = vm.metadata.name.as_deref().unwrap_or_default();
-    let mut message = format!(
-        "the running instance of VirtualMachine {}/{vm_name} predates its {}: they apply when KubeVirt starts a new instance (virtctl restart {vm_name}); wukong does not restart a running VM",
-        names::namespace_of(wukong),
-        parts.join(", ")
-    );
+    let namespace = names::namespace_of(wukong);
+    let parts = match (&decision.vm, observed.vmi_spec) {
+        (VmAction::Apply(vm), Some(vmi_spec)) => restart::pending(vm, vmi_spec),
+        _ => Vec::new(),
+    };
+    let mut message = if parts.is_empty() {
+        format!(
+            "the running instance of VirtualMachine {namespace}/{vm_name} gets changes only when KubeVirt starts a new instance (virtctl restart {vm_name}); wukong does not restart a running VM"
+        )
+    } else {
+        format!(
+            "the running instance of VirtualMachine {namespace}/{vm_name} predates its {}: they apply when KubeVirt starts a new instance (virtctl restart {vm_name}); wukong does not restart a running VM",
+            parts.join(", ")
+        )
+    };
+    match kubevirt {
+        Some(c) => message.push_str(&format!(
+            "; KubeVirt reports RestartRequired ({})",
+            c.message.as_deref().filter(|m| !m.is_empty()).unwrap_or("no message")
+        )),
+        None => message.push_str("; KubeVirt does not report RestartRequired for them"),
+    }
+    if !waiting.is_empty() {
+        message.push_str(&format!("; waiting for a restart: {}", waiting.join("; ")));
+    }
     let kept = &decision.takeover.interface_names;
     if !kept.is_empty() {
         let pairs: Vec<String> = kept.iter().map(|(net, name)| format!("{net} as {name}")).collect();
@@ -364,7 +397,8 @@ fn network_statuses(
     )];
     for net in &plan.networks {
         let nad_name = match &net.attachment {
-            Attachment::Generated(nad) | Attachment::Existing(nad) => Some(nad.to_string()),
+            Attachment::Generated(nad) => Some(decision.swapped_nads.get(net.name()).unwrap_or(nad).to_string()),
+            Attachment::Existing(nad) => Some(nad.to_string()),
             Attachment::Fallback => None,
         };
         let status = NetworkStatus {
@@ -391,6 +425,7 @@ fn with_vmi(mut status: NetworkStatus, iface: Option<&VmiInterface>) -> NetworkS
         if let Some(mac) = &i.mac {
             status.mac_address = Some(mac.to_ascii_lowercase());
         }
+        status.link_state = i.link_state.clone().filter(|l| !l.is_empty());
     }
     status
 }

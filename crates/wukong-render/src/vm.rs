@@ -81,7 +81,12 @@ pub fn virtual_machine_over(wukong: &Wukong, plan: &NetworkPlan<'_>, takeover: &
             multus: Some(MultusNetwork { network_name }),
             ..Default::default()
         });
-        let mut iface = Interface { name: interface_name, mac_address: Some(net.mac.clone()), ..Default::default() };
+        let mut iface = Interface {
+            name: interface_name,
+            mac_address: Some(net.mac.clone()),
+            state: net.spec.link_state.map(|l| l.as_str().to_string()),
+            ..Default::default()
+        };
         match net.binding {
             Binding::Bridge => iface.bridge = Some(Empty {}),
             Binding::Sriov => iface.sriov = Some(Empty {}),

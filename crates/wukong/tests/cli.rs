@@ -135,6 +135,81 @@ fn crd_prints_what_deploy_holds() {
     );
 }
 
+/// `examples/web-server-01.yaml` with `edit` applied to its (YAML) text.
+fn web_server_01(edit: impl FnOnce(String) -> String) -> String {
+    edit(std::fs::read_to_string("../../examples/web-server-01.yaml").unwrap())
+}
+
+#[test]
+fn render_diff_from_an_old_manifest_says_what_is_live_and_what_waits_for_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.yaml");
+    std::fs::write(&old, web_server_01(|s| s)).unwrap();
+    // data goes down, mgmt moves to VLAN 200, a backup network is added.
+    let new = web_server_01(|s| {
+        let s = s.replace("vlanId: 100", "vlanId: 200");
+        let s = s.replace(
+            "    - name: data\n      type: bridge\n",
+            "    - name: data\n      type: bridge\n      linkState: down\n",
+        );
+        format!("{s}    - name: backup\n      type: bridge\n")
+    });
+    assert!(new.contains("linkState: down") && new.contains("vlanId: 200"), "{new}");
+    let out = wukong(&["render", "--diff", "--from", old.to_str().unwrap(), "-f", "-"], Some(&new));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("Wukong default/web-server-01 (VirtualMachine default/web-server-01-vm runs):\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  network backup  added (bridge binding, NAD web-server-01-backup-nad)\n"), "{stdout}");
+    assert!(stdout.contains("live: KubeVirt hot-plugs a bridge-bound interface into the running VM"), "{stdout}");
+    assert!(stdout.contains("  network data    linkState - -> down; link up -> down\n"), "{stdout}");
+    assert!(
+        stdout.contains("network mgmt    vlanId 100 -> 200; NAD web-server-01-mgmt-nad -> NAD web-server-01-mgmt-"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("at a restart (KubeVirt reports RestartRequired)"), "{stdout}");
+    assert!(stdout.contains("3 changes, 2 live, 1 at a restart (virtctl restart web-server-01-vm)"), "{stdout}");
+
+    // With KubeVirt's LiveUpdateNADRef, the new VLAN reaches the VM through a migration.
+    let out = wukong(
+        &[
+            "render",
+            "--diff",
+            "--from",
+            old.to_str().unwrap(),
+            "-f",
+            "-",
+            "-o",
+            "json",
+            "--kubevirt-feature-gates",
+            "LiveUpdateNADRef",
+        ],
+        Some(&new),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let previews: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let applies: Vec<(&str, &str)> = previews[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["subject"].as_str().unwrap(), c["applies"].as_str().unwrap()))
+        .collect();
+    assert_eq!(applies, [("network mgmt", "Migration"), ("network data", "Live"), ("network backup", "Live")]);
+}
+
+#[test]
+fn render_diff_flags_need_diff_and_from() {
+    let out = wukong(&["render", "-f", "examples/web-server-01.yaml", "--from", "examples/web-server-01.yaml"], None);
+    assert_eq!(out.status.code(), Some(2), "--from without --diff");
+    let out = wukong(
+        &["render", "--diff", "-f", "examples/web-server-01.yaml", "--kubevirt-feature-gates", "LiveUpdateNADRef"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "KubeVirt facts are only assumed offline");
+}
+
 #[test]
 fn the_warning_policy_is_what_deploy_holds() {
     let out = wukong(&["crd", "--warning-policy"], None);

@@ -89,8 +89,12 @@ fn is_valid_cni_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// The NAD's annotations for Multus (wukong's own attachment hash, which every generated NAD
+/// carries, left out).
 fn annotations(nad: &NetworkAttachmentDefinition) -> BTreeMap<String, String> {
-    nad.metadata.annotations.clone().unwrap_or_default()
+    let mut all = nad.metadata.annotations.clone().unwrap_or_default();
+    assert!(all.remove(wukong_api::labels::ATTACHMENT).is_some(), "a generated NAD carries its attachment");
+    all
 }
 
 fn both_versions() -> [CniVersion; 2] {

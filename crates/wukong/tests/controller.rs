@@ -422,32 +422,13 @@ async fn a_foreign_vm_with_the_generated_name_is_never_overwritten() {
 
 // ---- idempotence and leadership, witnessed by the API server's audit log ----------------------
 
-/// Writes (create/update/patch/delete) the audit log recorded since `offset` for `namespace`,
-/// by `user`, as (verb, resource, subresource, name); Leases excluded (leader election renews).
+/// Writes the audit log recorded since `offset` for `namespace` by `user`.
 fn audited_writes(c: &Cluster, offset: u64, namespace: &str, user: &str) -> Vec<(String, String, String, String)> {
-    let log = std::fs::read(c.dir.join("logs/audit.log"))
-        .expect("the API server writes an audit log (restart an old test cluster)");
-    let text = String::from_utf8_lossy(&log[usize::try_from(offset).unwrap().min(log.len())..]).into_owned();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["stage"] == "ResponseComplete" && e["user"]["username"] == user)
-        .filter(|e| e["objectRef"]["namespace"] == namespace && e["objectRef"]["resource"] != "leases")
-        .map(|e| {
-            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-            (
-                s(&e["verb"]),
-                s(&e["objectRef"]["resource"]),
-                s(&e["objectRef"]["subresource"]),
-                s(&e["objectRef"]["name"]),
-            )
-        })
-        .collect()
+    support::audit::writes_by(c, offset, namespace, user)
 }
 
 fn audit_offset(c: &Cluster) -> u64 {
-    std::fs::metadata(c.dir.join("logs/audit.log"))
-        .map(|m| m.len())
-        .expect("the API server writes an audit log (restart an old test cluster)")
+    support::audit::offset(c)
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! DESIGN §4's behaviour table, row by row, on the pure decision.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::validate_object;
@@ -42,6 +42,7 @@ fn facts(valid: &Validated) -> Facts {
         foreign_nads: BTreeMap::new(),
         live_vm_object: None,
         vm_instance: false,
+        ..Facts::default()
     }
 }
 
@@ -176,6 +177,7 @@ fn live_vm(nads: &[&str], secrets: &[&str]) -> Option<LiveVm> {
     Some(LiveVm {
         nads: nads.iter().map(|n| NadRef::parse(n, "prod")).collect(),
         secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        ..LiveVm::default()
     })
 }
 
@@ -430,6 +432,7 @@ fn kubevirt_registering(plugins: &[&str]) -> Option<KubeVirtCapabilities> {
         version: Some("v1.8.4".into()),
         binding_plugins: plugins.iter().map(|p| p.to_string()).collect(),
         feature_gates: BTreeSet::new(),
+        ..KubeVirtCapabilities::default()
     })
 }
 
@@ -484,6 +487,294 @@ fn without_multus_a_macvlan_network_falls_back_and_needs_no_binding() {
     f.kinds.nad = false;
     f.kubevirt = kubevirt_registering(&[]);
     assert_eq!(vm_networks(&decide(&v, &f, &Policy::default())), ["default"]);
+}
+
+// ---- a running VM (issue 15) ------------------------------------------------------------------
+
+/// A cluster where a VM runs: the facts, and the live VM and its instance as JSON (read into
+/// the facts by [`Live::facts`], as the shell reads them).
+#[derive(Clone)]
+struct Live {
+    facts: Facts,
+    vm: Value,
+    vmi: Option<Value>,
+}
+
+impl Live {
+    fn facts(&self) -> Facts {
+        let mut f = self.facts.clone();
+        f.live_vm = Some(LiveVm::from_vm(&self.vm, "prod"));
+        f.instance = self.vmi.as_ref().and_then(Instance::from_vmi);
+        f
+    }
+}
+
+/// The cluster once `before` runs: its NADs (ours, with their attachments), its VM as applied,
+/// and an instance started from that VM that reports every interface.
+fn running(before: &Validated) -> Live {
+    let d = decide(before, &facts(before), &Policy::default());
+    let VmAction::Apply(vm) = &d.vm else { panic!("held") };
+    let mut f = facts(before);
+    for nad in &d.apply_nads {
+        let name = nad.metadata.name.clone().unwrap();
+        let attachment = nad.metadata.annotations.as_ref().unwrap()[wukong_api::labels::ATTACHMENT].clone();
+        f.nad_attachments.insert(name.clone(), attachment);
+        f.owned_nads.insert(name.clone());
+        f.generated_nads.insert(name, Presence::Ours);
+    }
+    f.vm = Presence::Ours;
+    let spec = serde_json::to_value(&vm.spec.template.spec).unwrap();
+    let reported: Vec<Value> = vm.spec.template.spec.networks.iter().map(|n| json!({ "name": n.name })).collect();
+    Live {
+        facts: f,
+        vm: serde_json::to_value(vm.as_ref()).unwrap(),
+        vmi: Some(json!({ "spec": spec, "status": { "phase": "Running", "interfaces": reported } })),
+    }
+}
+
+/// `live`, for deciding `after` (the NAD names `after` would generate are asked about too).
+fn for_spec(mut live: Live, after: &Validated) -> Live {
+    let (generated, named) = wanted_nads(after, &Policy::default());
+    for name in generated {
+        live.facts.generated_nads.entry(name).or_insert(Presence::Absent);
+    }
+    live.facts.named_nads = named.into_iter().map(|n| (n, true)).collect();
+    live
+}
+
+fn applied(d: &Decision) -> &VirtualMachine {
+    match &d.vm {
+        VmAction::Apply(vm) => vm,
+        VmAction::Hold(v) => panic!("VM held: {v:?}"),
+    }
+}
+
+fn interface<'a>(d: &'a Decision, name: &str) -> &'a wukong_api::kubevirt::Interface {
+    let vm = applied(d);
+    vm.spec.template.spec.domain.devices.interfaces.iter().find(|i| i.name == name).unwrap()
+}
+
+fn nad_of(d: &Decision, network: &str) -> String {
+    let vm = applied(d);
+    let net = vm.spec.template.spec.networks.iter().find(|n| n.name == network).unwrap();
+    net.multus.as_ref().unwrap().network_name.clone()
+}
+
+fn pending(d: &Decision) -> Vec<(String, String, wukong_api::Applies, bool)> {
+    d.pending.iter().map(|c| (c.subject.clone(), c.change.clone(), c.applies, c.restart_flagged)).collect()
+}
+
+fn only_mgmt() -> Validated {
+    valid(json!([
+        { "name": "mgmt", "type": "bridge", "vlanId": 100,
+          "ipConfig": { "mode": "static", "address": "192.168.100.10/24", "gateway": "192.168.100.1" } }
+    ]))
+}
+
+#[test]
+fn a_network_added_to_a_running_vm_is_hot_plugged() {
+    let f = for_spec(running(&only_mgmt()), &seed());
+    let d = decide(&seed(), &f.facts(), &Policy::default());
+    assert_eq!(vm_networks(&d), ["default", "mgmt", "data"]);
+    assert_eq!(nad_names(&d), ["web-mgmt-nad", "web-data-nad"]);
+    assert_eq!(
+        pending(&d),
+        [("network data".into(), "added (bridge binding, NAD web-data-nad)".into(), wukong_api::Applies::Live, false)]
+    );
+}
+
+#[test]
+fn a_bridge_network_removed_from_a_running_vm_is_unplugged_and_its_nad_kept_while_listed() {
+    let f = for_spec(running(&seed()), &only_mgmt());
+    let d = decide(&only_mgmt(), &f.facts(), &Policy::default());
+    // The interface, exactly as the live VM has it, with state absent.
+    assert_eq!(vm_networks(&d), ["default", "mgmt", "data"]);
+    let data = interface(&d, "data");
+    assert_eq!(data.state.as_deref(), Some("absent"));
+    assert!(data.bridge.is_some() && data.mac_address.is_some());
+    assert_eq!(nad_of(&d, "data"), "web-data-nad");
+    assert_eq!(nad_names(&d), ["web-mgmt-nad"], "the NAD is not applied again");
+    assert!(d.delete_nads.is_empty(), "the instance lists the interface: its NAD stays");
+    assert_eq!(pending(&d).len(), 1);
+    assert_eq!(d.pending[0].applies, wukong_api::Applies::Live);
+    assert!(d.pending[0].change.starts_with("removed: unplugged"), "{:?}", d.pending);
+
+    // KubeVirt marked it absent on the instance too; the instance still lists it.
+    let mut f = f;
+    let VmAction::Apply(vm) = &d.vm else { unreachable!() };
+    f.vm = serde_json::to_value(vm.as_ref()).unwrap();
+    let vmi = f.vmi.as_mut().unwrap();
+    vmi["spec"] = serde_json::to_value(&vm.spec.template.spec).unwrap();
+    let d = decide(&only_mgmt(), &f.facts(), &Policy::default());
+    assert_eq!(interface(&d, "data").state.as_deref(), Some("absent"));
+    assert!(d.delete_nads.is_empty());
+    assert_eq!(d.pending[0].change, "being unplugged (interface state absent)");
+
+    // virt-handler no longer reports it; KubeVirt dropped it from the instance and then from
+    // the VM: wukong does not put it back, and deletes the NAD.
+    let mut gone = f.clone();
+    let vmi = gone.vmi.as_mut().unwrap();
+    vmi["spec"]["networks"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
+    vmi["spec"]["domain"]["devices"]["interfaces"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
+    vmi["status"]["interfaces"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
+    let d = decide(&only_mgmt(), &gone.facts(), &Policy::default());
+    assert_eq!(vm_networks(&d), ["default", "mgmt", "data"], "the live VM still has it: kept as it is");
+    assert!(d.delete_nads.is_empty(), "the VM still names it");
+    let live = &mut gone.vm;
+    live["spec"]["template"]["spec"]["networks"].as_array_mut().unwrap().retain(|n| n["name"] != "data");
+    live["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["name"] != "data");
+    let d = decide(&only_mgmt(), &gone.facts(), &Policy::default());
+    assert_eq!(vm_networks(&d), ["default", "mgmt"]);
+    assert_eq!(d.delete_nads, ["web-data-nad"]);
+    assert!(d.pending.is_empty(), "{:?}", d.pending);
+}
+
+#[test]
+fn a_network_removed_from_a_stopped_vm_goes_at_once() {
+    let mut f = for_spec(running(&seed()), &only_mgmt());
+    f.vmi = None;
+    let d = decide(&only_mgmt(), &f.facts(), &Policy::default());
+    assert_eq!(vm_networks(&d), ["default", "mgmt"]);
+    assert_eq!(d.delete_nads, ["web-data-nad"]);
+    assert!(d.pending.is_empty());
+    // An instance that has finished runs nothing either.
+    f.vmi = running(&seed()).vmi.map(|mut v| {
+        v["status"]["phase"] = json!("Succeeded");
+        v
+    });
+    assert_eq!(vm_networks(&decide(&only_mgmt(), &f.facts(), &Policy::default())), ["default", "mgmt"]);
+}
+
+#[test]
+fn without_multus_a_running_vm_loses_no_network() {
+    let mut f = running(&seed());
+    f.facts.kinds.nad = false;
+    let d = decide(&seed(), &f.facts(), &Policy::default());
+    assert_eq!(held(&d).reason, Reason::MultusNotInstalled, "held, never unplugged");
+    assert!(d.delete_nads.is_empty() && d.pending.is_empty());
+}
+
+#[test]
+fn an_sriov_network_removed_from_a_running_vm_waits_for_a_restart_and_keeps_its_nad() {
+    let with_sriov = valid(json!([
+        { "name": "mgmt", "type": "bridge" },
+        { "name": "fast", "type": "sriov", "resourceName": "intel.com/vf" }
+    ]));
+    let without = valid(json!([{ "name": "mgmt", "type": "bridge" }]));
+    let f = for_spec(running(&with_sriov), &without);
+    let d = decide(&without, &f.facts(), &Policy::default());
+    assert_eq!(vm_networks(&d), ["default", "mgmt"], "KubeVirt unplugs only bridge interfaces");
+    assert!(d.delete_nads.is_empty(), "the instance still uses web-fast-nad");
+    assert_eq!(pending(&d), [("network fast".into(), "removed".into(), wukong_api::Applies::Restart, true)]);
+}
+
+#[test]
+fn link_state_reaches_the_interface_of_a_running_vm() {
+    let down = valid(json!([
+        { "name": "mgmt", "type": "bridge", "vlanId": 100,
+          "ipConfig": { "mode": "static", "address": "192.168.100.10/24", "gateway": "192.168.100.1" } },
+        { "name": "data", "type": "bridge", "ipConfig": { "mode": "dhcp" }, "linkState": "down" }
+    ]));
+    let d = decide(&down, &for_spec(running(&seed()), &down).facts(), &Policy::default());
+    assert_eq!(interface(&d, "data").state.as_deref(), Some("down"));
+    assert_eq!(interface(&d, "mgmt").state, None);
+    assert_eq!(pending(&d), [("network data".into(), "link up -> down".into(), wukong_api::Applies::Live, false)]);
+    assert!(d.delete_nads.is_empty() && d.swapped_nads.is_empty(), "the link is no attachment");
+}
+
+fn vlan(id: i32) -> Validated {
+    valid(json!([
+        { "name": "mgmt", "type": "bridge", "vlanId": id,
+          "ipConfig": { "mode": "static", "address": "192.168.100.10/24", "gateway": "192.168.100.1" } },
+        { "name": "data", "type": "bridge", "ipConfig": { "mode": "dhcp" } }
+    ]))
+}
+
+#[test]
+fn a_vlan_change_of_a_running_vm_gets_a_new_nad_never_an_edit_under_the_running_pod() {
+    let f = for_spec(running(&vlan(100)), &vlan(200));
+    let d = decide(&vlan(200), &f.facts(), &Policy::default());
+    let swapped = d.swapped_nads["mgmt"].name.clone();
+    assert!(
+        swapped.starts_with("web-mgmt-") && swapped.ends_with("-nad") && swapped.len() == "web-mgmt-12345678-nad".len()
+    );
+    assert_eq!(nad_names(&d), [swapped.as_str(), "web-data-nad"], "web-mgmt-nad is not rewritten");
+    assert!(d.apply_nads[0].spec.config.contains("\"vlan\": 200"));
+    assert_eq!(nad_of(&d, "mgmt"), swapped);
+    assert!(d.delete_nads.is_empty(), "the instance still runs on web-mgmt-nad");
+    // Without KubeVirt's LiveUpdateNADRef: a restart, which KubeVirt reports.
+    assert_eq!(
+        pending(&d),
+        [("network mgmt".into(), format!("NAD web-mgmt-nad -> NAD {swapped}"), wukong_api::Applies::Restart, true)]
+    );
+    // The same decision on the next reconcile: the name is stable.
+    assert_eq!(decide(&vlan(200), &f.facts(), &Policy::default()).swapped_nads["mgmt"].name, swapped);
+
+    // With it, on v1.8: through a migration.
+    let mut gated = f.clone();
+    gated.facts.kubevirt = Some(KubeVirtCapabilities {
+        version: Some("v1.8.4".into()),
+        feature_gates: ["LiveUpdateNADRef".to_string()].into(),
+        ..KubeVirtCapabilities::default()
+    });
+    let d = decide(&vlan(200), &gated.facts(), &Policy::default());
+    assert_eq!(d.pending[0].applies, wukong_api::Applies::Migration);
+    assert!(!d.pending[0].restart_flagged);
+
+    // The instance restarted on the new NAD: the old one goes, the new one stays.
+    let mut restarted = for_spec(f.clone(), &vlan(200));
+    let VmAction::Apply(vm) = &d.vm else { unreachable!() };
+    restarted.vm = serde_json::to_value(vm.as_ref()).unwrap();
+    restarted.vmi.as_mut().unwrap()["spec"] = serde_json::to_value(&vm.spec.template.spec).unwrap();
+    restarted.facts.owned_nads.insert(swapped.clone());
+    restarted.facts.nad_attachments.insert(
+        swapped.clone(),
+        d.apply_nads[0].metadata.annotations.as_ref().unwrap()[wukong_api::labels::ATTACHMENT].clone(),
+    );
+    let d = decide(&vlan(200), &restarted.facts(), &Policy::default());
+    assert_eq!(nad_of(&d, "mgmt"), swapped);
+    assert_eq!(d.delete_nads, ["web-mgmt-nad"]);
+    assert!(d.pending.is_empty());
+    // And a change back while it runs there: web-mgmt-nad, which nothing runs on, is rewritten.
+    let d = decide(&vlan(100), &for_spec(restarted, &vlan(100)).facts(), &Policy::default());
+    assert_eq!(nad_of(&d, "mgmt"), "web-mgmt-nad");
+    assert!(d.delete_nads.is_empty(), "the instance runs on {swapped}");
+}
+
+#[test]
+fn a_vlan_change_of_a_stopped_vm_rewrites_its_nad_in_place() {
+    let mut f = for_spec(running(&vlan(100)), &vlan(200));
+    f.vmi = None;
+    let d = decide(&vlan(200), &f.facts(), &Policy::default());
+    assert!(d.swapped_nads.is_empty());
+    assert_eq!(nad_of(&d, "mgmt"), "web-mgmt-nad");
+    assert!(d.apply_nads[0].spec.config.contains("\"vlan\": 200"));
+}
+
+#[test]
+fn a_nad_an_older_wukong_wrote_without_attachment_is_taken_as_current() {
+    let mut f = for_spec(running(&vlan(100)), &vlan(200));
+    f.facts.nad_attachments.clear();
+    let d = decide(&vlan(200), &f.facts(), &Policy::default());
+    assert!(d.swapped_nads.is_empty(), "upgrading wukong restarts nothing");
+    assert_eq!(nad_of(&d, "mgmt"), "web-mgmt-nad");
+}
+
+#[test]
+fn the_nad_of_a_held_vm_is_kept_while_the_live_vm_names_it() {
+    let without_data = valid(json!([
+        { "name": "mgmt", "type": "bridge" },
+        { "name": "lan", "type": "bridge", "nadName": "office-lan" }
+    ]));
+    let mut f = for_spec(running(&seed()), &without_data);
+    f.vmi = None;
+    f.facts.named_nads.values_mut().for_each(|e| *e = false);
+    let d = decide(&without_data, &f.facts(), &Policy::default());
+    assert_eq!(held(&d).reason, Reason::WaitingForNetworks);
+    assert!(d.delete_nads.is_empty(), "the VM left as it is still names web-data-nad");
 }
 
 // ---- what the original operator left ----------------------------------------------------------

@@ -359,6 +359,115 @@ fn a_vm_on_its_way_says_what_kubevirt_waits_for() {
     );
 }
 
+// ---- a running VM's pending changes (issue 15) -------------------------------------------------
+
+/// The decision for `after` while an instance started from `before`'s VM runs.
+fn running_decision(before: &Validated, after: &Validated) -> Decision {
+    let VmAction::Apply(vm) = decision(before, all()).vm else { panic!("held") };
+    let (generated, _) = wanted_nads(after, &Policy::default());
+    let facts = Facts {
+        kinds: all(),
+        generated_nads: generated.into_iter().map(|n| (n, Presence::Absent)).collect(),
+        live_vm: Some(crate::decide::LiveVm::from_vm(&serde_json::to_value(vm.as_ref()).unwrap(), "prod")),
+        instance: crate::liveupdate::Instance::from_vmi(
+            &json!({ "spec": vm.spec.template.spec, "status": { "phase": "Running" } }),
+        ),
+        ..Facts::default()
+    };
+    decide(after, &facts, &Policy::default())
+}
+
+fn with_networks(networks: serde_json::Value) -> Validated {
+    let mut object = serde_json::to_value(wukong(None).wukong()).unwrap();
+    object["spec"]["networks"] = networks;
+    validate_object(&object).unwrap()
+}
+
+#[test]
+fn changes_a_running_vm_gets_only_at_a_restart_say_restart_required_even_when_kubevirt_does_not() {
+    let before = wukong(None);
+    let macvlan = with_networks(json!([
+        { "name": "mgmt", "type": "bridge", "ipConfig": { "mode": "static", "address": "10.0.0.5/24" } },
+        { "name": "up", "type": "macvlan", "master": "eth1" }
+    ]));
+    let d = running_decision(&before, &macvlan);
+    let observed = Observed { vm_stored: true, ..Observed::default() };
+    let s = compute(&macvlan, &d, &observed, &at(0));
+    assert_eq!(s.pending_changes.len(), 1, "{:?}", s.pending_changes);
+    assert_eq!(s.pending_changes[0].applies, Applies::Restart);
+    let restart = cond(&s, "RestartRequired");
+    assert_eq!((restart.status.as_str(), restart.reason.as_str()), ("True", "RestartRequired"));
+    assert!(
+        restart
+            .message
+            .contains("KubeVirt does not report RestartRequired for them; waiting for a restart: network up: added"),
+        "{}",
+        restart.message
+    );
+    assert!(restart.message.contains("virtctl restart web-vm"));
+
+    // A hot-plug is no restart: no condition, the change listed as live.
+    let bridge = with_networks(json!([
+        { "name": "mgmt", "type": "bridge", "ipConfig": { "mode": "static", "address": "10.0.0.5/24" } },
+        { "name": "data", "type": "bridge" }
+    ]));
+    let s = compute(&bridge, &running_decision(&before, &bridge), &observed, &at(0));
+    assert!(s.conditions.iter().all(|c| c.type_ != "RestartRequired"), "{:?}", s.conditions);
+    assert_eq!(s.pending_changes[0].applies, Applies::Live);
+}
+
+#[test]
+fn kubevirts_restart_required_is_mirrored_with_its_words() {
+    let v = wukong(None);
+    let d = running_decision(&v, &v);
+    assert!(d.pending.is_empty());
+    let vm = VirtualMachineStatus {
+        printable_status: Some("Running".into()),
+        conditions: vec![KubeVirtCondition {
+            type_: "RestartRequired".into(),
+            status: "True".into(),
+            reason: None,
+            message: Some("a non-live-updatable field was changed in the template spec".into()),
+        }],
+        ..Default::default()
+    };
+    let vmi_spec = json!({});
+    let running = Observed { vm_stored: true, vm: Some(&vm), vmi_spec: Some(&vmi_spec), ..Observed::default() };
+    let s = compute(&v, &d, &running, &at(0));
+    let restart = cond(&s, "RestartRequired");
+    assert!(
+        restart.message.contains(
+            "; KubeVirt reports RestartRequired (a non-live-updatable field was changed in the template spec)"
+        ),
+        "{}",
+        restart.message
+    );
+    assert!(transitions(None, &s).iter().any(|t| t.reason == "RestartRequired" && !t.warning));
+    // KubeVirt keeps its condition on a stopped VM; wukong's goes with the instance.
+    let stopped = Observed { vm_stored: true, vm: Some(&vm), ..Observed::default() };
+    assert!(compute(&v, &d, &stopped, &at(0)).conditions.iter().all(|c| c.type_ != "RestartRequired"));
+}
+
+#[test]
+fn the_link_state_is_the_instances() {
+    let v = wukong(None);
+    let vmi = VirtualMachineInstanceStatus {
+        interfaces: vec![VmiInterface {
+            name: Some("mgmt".into()),
+            link_state: Some("down".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let s = compute(
+        &v,
+        &decision(&v, all()),
+        &Observed { vm_stored: true, vmi: Some(&vmi), ..Observed::default() },
+        &at(0),
+    );
+    assert_eq!(s.networks[1].link_state.as_deref(), Some("down"));
+}
+
 #[test]
 fn a_refused_write_holds_its_condition_down_with_the_servers_words() {
     let v = wukong(None);
@@ -458,6 +567,15 @@ fn an_instance_that_predates_the_applied_vm_makes_restart_required_true() {
     let mut vmi_spec = serde_json::to_value(&applied(&d).spec.template.spec).unwrap();
     vmi_spec["domain"]["devices"]["interfaces"][1].as_object_mut().unwrap().remove("macAddress");
     vmi_spec["domain"]["cpu"]["cores"] = json!(1);
+    // The shell reads the same VMI into the decision's facts.
+    let (generated, _) = wanted_nads(&v, &Policy::default());
+    let facts = Facts {
+        kinds: all(),
+        generated_nads: generated.into_iter().map(|n| (n, Presence::Absent)).collect(),
+        instance: crate::liveupdate::Instance::from_vmi(&json!({ "spec": vmi_spec, "status": { "phase": "Running" } })),
+        ..Facts::default()
+    };
+    let d = decide(&v, &facts, &Policy::default());
     let observed = Observed { vm_stored: true, vmi_spec: Some(&vmi_spec), ..Observed::default() };
     let s = compute(&v, &d, &observed, &at(0));
     let c = cond(&s, "RestartRequired");

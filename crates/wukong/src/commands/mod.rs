@@ -1,3 +1,4 @@
 pub mod controller;
 pub mod crd;
+pub mod diff;
 pub mod render;

@@ -19,6 +19,9 @@ pub fn run(args: &RenderArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if args.diff {
+        return super::diff::run(args, &input);
+    }
     let options = RenderOptions { cni_version: args.cni_version, multus: !args.no_multus };
     match render_documents(&input, &options, args.output) {
         Ok(out) => {

@@ -11,11 +11,12 @@ use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::reflector::{ObjectRef, Store};
 use serde_json::Value;
-use wukong_api::Wukong;
 use wukong_api::kubevirt::{VirtualMachineInstanceStatus, VirtualMachineStatus};
+use wukong_api::{Wukong, labels};
 use wukong_render::capabilities::KubeVirtCapabilities;
 use wukong_render::decide::{Facts, LiveVm, Presence, SshKeys, wanted_nads, wanted_ssh_key_secret};
 use wukong_render::disks::{FilesystemOverhead, OverheadMath, PvcObservation};
+use wukong_render::liveupdate::Instance;
 use wukong_render::status::VolumeObservation;
 use wukong_render::{Validated, cloudinit, disks, names};
 
@@ -177,6 +178,9 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
                 && nad.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
         });
         for nad in ours {
+            if let Some(attachment) = nad.annotations().get(labels::ATTACHMENT) {
+                facts.nad_attachments.insert(nad.name_any(), attachment.clone());
+            }
             facts.owned_nads.insert(nad.name_any());
             owned_uids.insert(nad.name_any(), nad.uid().unwrap_or_default());
         }
@@ -198,6 +202,7 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
         _ => None,
     };
     facts.vm_instance = vmi.is_some();
+    facts.instance = vmi.as_deref().and_then(Instance::from_vmi);
     if let Some(name) = wanted_ssh_key_secret(valid) {
         facts.ssh_keys = ssh_key_secret(ctx, namespace, name).await?;
     }

@@ -328,16 +328,13 @@ pub fn build(client: &Client, config: &Config, kinds: Kinds, memory: Arc<Memory>
         }
     }
     if kinds.kubevirt_config {
-        // The KubeVirt CR says which binding plugins exist: Wukongs with a network that needs
-        // one (macvlan) are reconsidered when it changes.
+        // The KubeVirt CR says which binding plugins exist (macvlan networks need one) and how
+        // a change reaches a running VM (version, feature gates, rollout and workload update
+        // strategies: the status's pending changes): every Wukong is reconsidered when it changes.
         let r = resources::kubevirt();
         let (store, stream) = reflect_dynamic("KubeVirt", Api::all_with(client.clone(), &r), &r);
         let m = mapper.clone();
-        controller = controller.watches_stream_with(
-            stream,
-            move |_| m.all(|w| w.spec.networks.iter().any(|n| n.type_ == Some(wukong_api::NetworkType::Macvlan))),
-            r,
-        );
+        controller = controller.watches_stream_with(stream, move |_| m.all(|_| true), r);
         stores.kubevirts = Some(store);
     }
     Watches { controller, stores }

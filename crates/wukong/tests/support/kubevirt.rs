@@ -300,3 +300,23 @@ pub async fn filesystem_overhead(c: &Cluster) -> (f64, wukong_render::disks::Ove
     let global = config.data.pointer("/status/filesystemOverhead/global").and_then(Value::as_str).expect("an overhead");
     (global.parse().expect("a number"), wukong_render::disks::OverheadMath::of_cdi_version(c.cdi_version.as_deref()))
 }
+
+/// STAND-IN for Multus, which the kubelet runs on a node: writes the launcher pod's
+/// `k8s.v1.cni.cncf.io/network-status` as Multus does once it attached the pod: the pod network
+/// on `eth0`, then each `(NAD namespace/name, pod interface)` of `networks`. virt-controller
+/// reads it into the VMI's interface statuses (`podInterfaceName`).
+pub async fn report_pod_network_status(client: &Client, pod: &Pod, networks: &[(String, String)]) {
+    let namespace = pod.namespace().expect("a namespaced pod");
+    let mut status =
+        vec![json!({ "name": "wukong-local", "interface": "eth0", "ips": ["10.244.0.9"], "default": true })];
+    status.extend(networks.iter().map(|(nad, iface)| json!({ "name": nad, "interface": iface })));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let annotation = serde_json::to_string(&status).expect("JSON");
+    pods.patch(
+        &pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "annotations": { "k8s.v1.cni.cncf.io/network-status": annotation } } })),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("reporting the network status of pod {namespace}/{}: {e}", pod.name_any()));
+}

@@ -16,6 +16,7 @@
 //! `WUKONG_TEST_KEEP_CLUSTERS=1` keeps private clusters running after their test.
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod controller;
 pub mod kubevirt;
 pub mod original;
