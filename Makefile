@@ -28,6 +28,13 @@ fuzz:
 bench:
 	cargo bench -p wukong-render --bench render
 
+## bench-scale: N Wukongs (default 1000) converged by the controller vs. a bare client doing the
+## same writes, on a private control plane (BENCH_NAMESPACES, BENCH_CONCURRENCY, BENCH_WORKERS,
+## BENCH_CLUSTER_ARGS; see crates/wukong/benches/scale.rs)
+N ?= 1000
+bench-scale:
+	N=$(N) cargo bench -p wukong --bench scale
+
 ## crd: regenerate deploy/crd.yaml and deploy/warning-policy.yaml from the API (a test fails when they drift)
 crd:
 	cargo run -q -p wukong -- crd > deploy/crd.yaml

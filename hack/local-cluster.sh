@@ -378,13 +378,18 @@ start_etcd() { # start_etcd <deadline>: on the recorded ports and data directory
 }
 
 write_audit_policy() {
-  # An audit log of every write (metadata only) lets tests prove from the API server's side
-  # which requests a client sent, e.g. that a converged controller writes nothing.
+  # An audit log of every write, and of every request of wukong's ServiceAccount (metadata
+  # only), lets tests prove from the API server's side which requests a client sent, e.g. that a
+  # converged controller writes nothing.
   cat >"$STATE/audit-policy.yaml" <<'POLICY'
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
+  # every request of wukong's own ServiceAccount, reads too (tests and the scale benchmark
+  # count them)
+  - level: Metadata
+    users: ["system:serviceaccount:wukong-system:wukong"]
   - level: Metadata
     verbs: [create, update, patch, delete, deletecollection]
   - level: None

@@ -140,6 +140,66 @@ impl NadRefIndex {
     }
 }
 
+/// The children each owner controls (by the owner's uid), kept from a child watch's events: a
+/// reconcile finds its own NADs without scanning every NAD of the cluster. A relist (the watch
+/// starting again) drops the children it did not list: deleted while the watch was away.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OwnedIndex {
+    by_owner: HashMap<String, BTreeSet<(String, String)>>,
+    owner_of: HashMap<(String, String), String>,
+    /// During a relist: the children listed so far.
+    relisted: Option<BTreeSet<(String, String)>>,
+}
+
+impl OwnedIndex {
+    /// Records the controlling owner of a child as seen now (None: it has none).
+    pub fn update(&mut self, namespace: &str, name: &str, controller_uid: Option<&str>) {
+        let key = (namespace.to_string(), name.to_string());
+        if let Some(listed) = &mut self.relisted {
+            listed.insert(key.clone());
+        }
+        if self.owner_of.get(&key).map(String::as_str) == controller_uid {
+            return;
+        }
+        self.remove(namespace, name);
+        if let Some(uid) = controller_uid {
+            self.by_owner.entry(uid.to_string()).or_default().insert(key.clone());
+            self.owner_of.insert(key, uid.to_string());
+        }
+    }
+
+    /// Forgets a deleted child.
+    pub fn remove(&mut self, namespace: &str, name: &str) {
+        let key = (namespace.to_string(), name.to_string());
+        let Some(uid) = self.owner_of.remove(&key) else { return };
+        if let Some(set) = self.by_owner.get_mut(&uid) {
+            set.remove(&key);
+            if set.is_empty() {
+                self.by_owner.remove(&uid);
+            }
+        }
+    }
+
+    /// The watch lists every child again.
+    pub fn begin_relist(&mut self) {
+        self.relisted = Some(BTreeSet::new());
+    }
+
+    /// The list is complete: children it did not name are gone.
+    pub fn end_relist(&mut self) {
+        let Some(listed) = self.relisted.take() else { return };
+        let gone: Vec<(String, String)> = self.owner_of.keys().filter(|k| !listed.contains(*k)).cloned().collect();
+        for (namespace, name) in gone {
+            self.remove(&namespace, &name);
+        }
+    }
+
+    /// `(namespace, name)` of the children `uid` controls.
+    pub fn owned(&self, uid: &str) -> Vec<(String, String)> {
+        self.by_owner.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default()
+    }
+}
+
 /// What the live VM (as stored) uses, as far as decisions about its children go.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LiveVm {
@@ -283,5 +343,35 @@ mod tests {
         );
         assert_eq!(live.secrets, BTreeSet::from(["web-cloudinit".to_string()]));
         assert_eq!(LiveVm::from_vm(&json!({}), "prod"), LiveVm::default());
+    }
+
+    #[test]
+    fn an_owner_finds_its_children_and_loses_those_taken_or_gone() {
+        let mut index = OwnedIndex::default();
+        index.update("prod", "web-mgmt-nad", Some("u1"));
+        index.update("prod", "web-data-nad", Some("u1"));
+        index.update("prod", "db-mgmt-nad", Some("u2"));
+        index.update("prod", "hand-made", None);
+        let both = vec![("prod".to_string(), "web-data-nad".to_string()), ("prod".into(), "web-mgmt-nad".into())];
+        assert_eq!(index.owned("u1"), both);
+        // Adopted by another owner (a Wukong made again under its name).
+        index.update("prod", "web-data-nad", Some("u3"));
+        assert_eq!(index.owned("u1"), vec![("prod".to_string(), "web-mgmt-nad".to_string())]);
+        assert_eq!(index.owned("u3"), vec![("prod".to_string(), "web-data-nad".to_string())]);
+        index.remove("prod", "web-mgmt-nad");
+        assert!(index.owned("u1").is_empty());
+        index.update("prod", "db-mgmt-nad", None);
+        assert!(index.owned("u2").is_empty(), "its owner reference removed");
+        let mut only = OwnedIndex::default();
+        only.update("prod", "web-data-nad", Some("u3"));
+        assert_eq!(index, only);
+        // The watch came back: what the relist does not name was deleted meanwhile.
+        index.update("prod", "web-mgmt-nad", Some("u1"));
+        index.begin_relist();
+        index.update("prod", "web-data-nad", Some("u3"));
+        assert_eq!(index.owned("u1").len(), 1, "nothing is dropped before the list is complete");
+        index.end_relist();
+        assert!(index.owned("u1").is_empty());
+        assert_eq!(index.owned("u3"), vec![("prod".to_string(), "web-data-nad".to_string())]);
     }
 }

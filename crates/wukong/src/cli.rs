@@ -54,8 +54,9 @@ pub struct ControllerArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Wukongs reconciled at once.
-    #[arg(long, default_value_t = 4)]
+    /// Wukongs reconciled at once (a reconcile mostly waits for the API server: see the README's
+    /// "Scale" for the measurements behind the default).
+    #[arg(long, default_value_t = 32)]
     pub concurrency: u16,
     /// How often to check whether Multus' and KubeVirt's CRDs appeared or went away.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]

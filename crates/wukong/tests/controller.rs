@@ -427,6 +427,11 @@ fn audited_writes(c: &Cluster, offset: u64, namespace: &str, user: &str) -> Vec<
     support::audit::writes_by(c, offset, namespace, user)
 }
 
+/// Every request the audit log recorded since `offset` for `namespace` by `user`, reads too.
+fn audited(c: &Cluster, offset: u64, namespace: &str, user: &str) -> Vec<(String, String, String, String)> {
+    support::audit::requests_by(c, offset, namespace, user)
+}
+
 fn audit_offset(c: &Cluster) -> u64 {
     support::audit::offset(c)
 }
@@ -451,6 +456,14 @@ async fn a_no_op_resync_of_a_converged_wukong_sends_no_write() {
     .await;
     let writes = audited_writes(c, offset, &ns.name, CONTROLLER_USER);
     assert_eq!(writes, Vec::<(String, String, String, String)>::new(), "a converged Wukong must not be written again");
+    // Nor read: everything comes from the watches' stores, but for the cloud-init Secret, which
+    // wukong may not watch and looks at once a resync (here every second).
+    let reads: Vec<_> = audited(c, offset, &ns.name, CONTROLLER_USER)
+        .into_iter()
+        .filter(|(verb, ..)| verb == "get" || verb == "list")
+        .filter(|(_, resource, _, name)| !(resource == "secrets" && name == "web-server-01-cloudinit"))
+        .collect();
+    assert_eq!(reads, Vec::<(String, String, String, String)>::new(), "a steady-state reconcile reads no other object");
     controller.stop().await;
 }
 

@@ -10,7 +10,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use support::controller::{args, install_rbac, start};
-use support::{Cluster, TestNamespace, wait_for};
+use support::{TestNamespace, wait_for};
 use wukong_api::Wukong;
 
 /// How soon new work must be picked up once the control plane is back.
@@ -45,25 +45,6 @@ async fn create_when_possible(ns: &TestNamespace, object: &Value) -> Instant {
     .await
 }
 
-/// The writes of `user` in `namespace` that the audit log recorded after byte `offset`.
-fn writes_since(c: &Cluster, offset: u64, namespace: &str, user: &str) -> Vec<(String, String, String)> {
-    let log = std::fs::read(c.dir.join("logs/audit.log")).expect("the audit log");
-    let text = String::from_utf8_lossy(&log[usize::try_from(offset).unwrap().min(log.len())..]).into_owned();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["stage"] == "ResponseComplete" && e["user"]["username"] == user)
-        .filter(|e| e["objectRef"]["namespace"] == namespace && e["objectRef"]["resource"] != "leases")
-        .map(|e| {
-            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-            (s(&e["verb"]), s(&e["objectRef"]["resource"]), s(&e["objectRef"]["name"]))
-        })
-        .collect()
-}
-
-fn audit_offset(c: &Cluster) -> u64 {
-    std::fs::metadata(c.dir.join("logs/audit.log")).map(|m| m.len()).unwrap_or(0)
-}
-
 const CONTROLLER: &str = "system:serviceaccount:wukong-system:wukong";
 
 #[tokio::test]
@@ -85,7 +66,7 @@ async fn after_an_api_server_or_etcd_outage_new_work_is_picked_up_within_seconds
         c.local_cluster(&["start", component]);
 
         // Back: a Wukong deleted and a new one created at once.
-        let offset = audit_offset(&c);
+        let offset = support::audit::offset(&c);
         let api: Api<Wukong> = ns.api();
         wait_for("the API server to delete a Wukong", WAIT, || async {
             api.delete("before", &DeleteParams::default()).await.ok()
@@ -100,9 +81,9 @@ async fn after_an_api_server_or_etcd_outage_new_work_is_picked_up_within_seconds
 
         // Resyncs fired meanwhile (every 3 s): nothing was written for the deleted Wukong.
         tokio::time::sleep(Duration::from_secs(8)).await;
-        let for_before: Vec<_> = writes_since(&c, offset, &ns.name, CONTROLLER)
+        let for_before: Vec<_> = support::audit::writes_by(&c, offset, &ns.name, CONTROLLER)
             .into_iter()
-            .filter(|(_, _, n)| n.starts_with("before"))
+            .filter(|(_, _, _, n)| n.starts_with("before"))
             .collect();
         assert!(for_before.is_empty(), "{component}: writes for the deleted Wukong: {for_before:?}");
         // The next round starts from a Wukong called before again.
@@ -130,7 +111,7 @@ async fn a_multus_crd_that_goes_and_comes_back_at_once_changes_no_vm() {
     let networks = vm.data["spec"]["template"]["spec"]["networks"].clone();
 
     // A Multus reinstall: the NAD CRD (and with it every NAD) goes, and comes back.
-    let offset = audit_offset(&c);
+    let offset = support::audit::offset(&c);
     let started = Instant::now();
     c.uninstall_crds("nad");
     c.install_crds("nad");
@@ -144,9 +125,9 @@ async fn a_multus_crd_that_goes_and_comes_back_at_once_changes_no_vm() {
     );
     wait_for("the NADs again", WAIT, || async { nads.get_opt("web-mgmt-nad").await.ok()? }).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let vm_writes: Vec<_> = writes_since(&c, offset, &ns.name, CONTROLLER)
+    let vm_writes: Vec<_> = support::audit::writes_by(&c, offset, &ns.name, CONTROLLER)
         .into_iter()
-        .filter(|(_, resource, _)| resource == "virtualmachines")
+        .filter(|(_, resource, _, _)| resource == "virtualmachines")
         .collect();
     assert!(vm_writes.is_empty(), "the VM was written during a Multus blip: {vm_writes:?}");
     let vm = vms.get("web-vm").await.unwrap();

@@ -296,7 +296,7 @@ async fn a_network_is_hot_plugged_into_a_running_vm_and_unplugged_without_a_writ
         (controller.metric("wukong_reconciles_total") >= reconciles + 3.0).then_some(())
     })
     .await;
-    let later: Vec<audit::Write> = audit::writes(c, settled, &ns.name)
+    let later: Vec<audit::Request> = audit::writes(c, settled, &ns.name)
         .into_iter()
         .filter(|w| w.resource == "virtualmachines" && w.subresource.is_empty())
         .collect();
@@ -415,7 +415,7 @@ async fn a_vlan_change_without_live_update_nad_ref_says_restart_required_and_rew
         "{message}"
     );
     assert_eq!(classes(&pending(&w)), classes(&predicted), "the status says what the preview said");
-    let nad_writes: Vec<audit::Write> = audit::writes(c, offset, &ns.name)
+    let nad_writes: Vec<audit::Request> = audit::writes(c, offset, &ns.name)
         .into_iter()
         .filter(|w| w.resource == "network-attachment-definitions" && w.name == "web-mgmt-nad")
         .collect();

@@ -55,12 +55,7 @@ pub async fn apply<T: serde::Serialize>(
     desired: &T,
     live: Option<&Value>,
 ) -> Result<Applied> {
-    let mut desired =
-        serde_json::to_value(desired).map_err(|source| Error::Json { what: "a desired object", source })?;
-    drift::stamp(&mut desired);
-    if live.is_some_and(|l| drift::up_to_date(l, &desired)) {
-        return Ok(Applied::Unchanged);
-    }
+    let Some(mut desired) = pending(desired, live)? else { return Ok(Applied::Unchanged) };
     may_write(ctx)?;
     let name = desired.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
     let namespace = desired.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -78,6 +73,14 @@ pub async fn apply<T: serde::Serialize>(
     let stored = Arc::new(super::observe::to_json(&stored));
     ctx.memory.wrote((kind, namespace, name), stored.clone());
     Ok(Applied::Written(stored))
+}
+
+/// `desired` as it would be applied (stamped with its hash), unless `live` already holds it.
+pub fn pending<T: serde::Serialize>(desired: &T, live: Option<&Value>) -> Result<Option<Value>> {
+    let mut desired =
+        serde_json::to_value(desired).map_err(|source| Error::Json { what: "a desired object", source })?;
+    drift::stamp(&mut desired);
+    Ok((!live.is_some_and(|l| drift::up_to_date(l, &desired))).then_some(desired))
 }
 
 /// Sends a JSON patch (RFC 6902) with wukong's field manager: what server-side apply cannot do,

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::Client;
-use kube::runtime::events::Recorder;
 use serde_json::Value;
 use wukong_api::WukongStatus;
 use wukong_render::decide::{Kinds, Policy};
 use wukong_render::{Invalid, Validated};
 
+use super::events::Publisher;
 use super::leader::LeaderGate;
 use super::metrics::Metrics;
 use super::watches::Stores;
@@ -24,7 +24,7 @@ pub struct Context {
     pub kinds: Kinds,
     pub policy: Policy,
     pub metrics: Metrics,
-    pub recorder: Recorder,
+    pub events: Publisher,
     pub gate: Arc<LeaderGate>,
     pub stores: Stores,
     pub memory: Arc<Memory>,
@@ -120,11 +120,16 @@ impl Memory {
     }
 
     /// Whether a watch event shows exactly what our own write left (it triggers nothing new).
+    /// The store holds it from then on: the write's copy is forgotten.
     pub fn is_own_write(&self, key: &ChildKey, resource_version: Option<&str>) -> bool {
-        let written = self.written.lock().expect("written lock");
-        written
+        let mut written = self.written.lock().expect("written lock");
+        let own = written
             .get(key)
-            .is_some_and(|ours| ours.pointer("/metadata/resourceVersion").and_then(Value::as_str) == resource_version)
+            .is_some_and(|ours| ours.pointer("/metadata/resourceVersion").and_then(Value::as_str) == resource_version);
+        if own {
+            written.remove(key);
+        }
+        own
     }
 
     /// What wukong knows of a cloud-init Secret (None: ask the API server), unless older than
@@ -189,12 +194,16 @@ mod tests {
         let key = ("VirtualMachine", "ns".to_string(), "x".to_string());
         assert_eq!(memory.freshest(&key, Some(object("5"))), Some(object("5")));
         memory.wrote(key.clone(), object("9"));
-        assert!(memory.is_own_write(&key, Some("9")));
         assert!(!memory.is_own_write(&key, Some("5")));
         assert_eq!(memory.freshest(&key, Some(object("5"))), Some(object("9")), "the store lags behind");
         assert_eq!(memory.freshest(&key, None), Some(object("9")));
         assert_eq!(memory.freshest(&key, Some(object("12"))), Some(object("12")), "someone wrote after us");
         assert!(!memory.is_own_write(&key, Some("9")), "forgotten once the store caught up");
+        // The watch showing our write: it triggers nothing, and the store serves it from now on.
+        memory.wrote(key.clone(), object("14"));
+        assert!(memory.is_own_write(&key, Some("14")));
+        assert_eq!(memory.freshest(&key, Some(object("14"))), Some(object("14")));
+        assert!(!memory.is_own_write(&key, Some("14")), "forgotten: the store has it");
     }
 
     #[test]

@@ -70,6 +70,10 @@ pub enum Error {
     /// This replica lost (or never had) the leader lease: it writes nothing.
     #[error("not the leader (the lease was not renewed in time): nothing is written")]
     NotLeader,
+    /// A watch has not listed its kind yet (just started, or its list keeps failing): nothing
+    /// is decided from a store that would take every child for absent.
+    #[error("the watch of {0} objects has not listed them yet: nothing is decided before it has")]
+    NotSynced(&'static str),
 }
 
 /// A 422 whose only complaint is `metadata.uid`: the object under that name is another one.
@@ -104,7 +108,7 @@ impl Error {
                 400..=499 => Class::Permanent,
                 _ => Class::Transient,
             },
-            Error::Api { .. } | Error::Json { .. } | Error::NotLeader => Class::Transient,
+            Error::Api { .. } | Error::Json { .. } | Error::NotLeader | Error::NotSynced(_) => Class::Transient,
         }
     }
 
@@ -175,6 +179,7 @@ mod tests {
         assert_eq!(replaced.failure(), None, "not reported: observed again");
         assert_eq!([e(404), e(429), e(500), e(503), e(504)], [Class::Transient; 5]);
         assert_eq!(Error::NotLeader.class(), Class::Transient);
+        assert_eq!(Error::NotSynced("NetworkAttachmentDefinition").class(), Class::Transient);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod config;
 mod context;
 mod discovery;
 mod error;
+mod events;
 pub mod http;
 pub mod leader;
 mod metrics;
@@ -31,7 +32,6 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, StreamExt};
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::events::{Recorder, Reporter};
 use tokio::sync::{oneshot, watch};
 use tracing::{error, info, warn};
 use wukong_render::decide::Kinds;
@@ -121,10 +121,7 @@ async fn lead(
             kinds,
             policy: config.policy(),
             metrics: state.metrics.clone(),
-            recorder: Recorder::new(
-                client.clone(),
-                Reporter { controller: "wukong".into(), instance: Some(config.identity.clone()) },
-            ),
+            events: events::Publisher::new(client.clone(), "wukong", Some(&config.identity)),
             gate: gate.clone(),
             stores: watches.stores,
             memory: memory.clone(),

@@ -172,10 +172,12 @@ pub async fn observe(ctx: &Context, valid: &Validated) -> Result<Observation> {
             let exists = stored(ctx, store, resources::NAD, &nad.namespace, &nad.name).is_some();
             facts.named_nads.insert(nad, exists);
         }
-        let uid = wukong.metadata.uid.clone();
-        let ours = store.state_filter(|nad| {
-            nad.metadata.namespace.as_deref() == Some(namespace)
-                && nad.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref())
+        let uid = wukong.metadata.uid.clone().unwrap_or_default();
+        // The index names the candidates; the store says whether each is still there and ours.
+        let candidates = ctx.stores.nad_owners.lock().expect("NAD owner index").owned(&uid);
+        let ours = candidates.into_iter().filter(|(ns, _)| ns == namespace).filter_map(|(ns, name)| {
+            let nad = store.get(&ObjectRef::new_with(&name, resources::nad()).within(&ns))?;
+            nad.owner_references().iter().any(|o| o.controller == Some(true) && o.uid == uid).then_some(nad)
         });
         for nad in ours {
             if let Some(attachment) = nad.annotations().get(labels::ATTACHMENT) {

@@ -38,6 +38,8 @@ const AFTER_CONFLICT: Duration = Duration::from_secs(1);
 /// How often a Wukong held for a missing `sshKeySecret` looks again (wukong may not watch
 /// Secrets).
 const SECRET_RECHECK: Duration = Duration::from_secs(10);
+/// How long a reconcile waits for the watches' first lists before it is retried.
+const STORES_READY_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn reconcile(object: Arc<WukongObject>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.reconcile();
@@ -103,6 +105,9 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
         ctx.memory.forget(&uid);
         return Ok(Action::await_change());
     }
+    // Every reconcile of a fresh start waits here for the watches' first lists (briefly: a
+    // watch that cannot list is retried with backoff).
+    ctx.stores.wait_ready(STORES_READY_WAIT).await.map_err(Error::NotSynced)?;
     let now = now();
     let previous = ctx.memory.last_status(&uid).filter(|s| newer(s, wukong.status.as_ref())).or(wukong.status.clone());
     let verdict = ctx.memory.validated(&uid, wukong.metadata.generation, || wukong_render::validate(wukong));
@@ -125,12 +130,23 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     }
     let namespace = names::namespace_of(wukong);
     let name = names::name_of(wukong);
-    let needs_writes = !decision.apply_nads.is_empty()
-        || decision.apply_secret.is_some()
-        || matches!(decision.vm, VmAction::Apply(_))
-        || !decision.delete_nads.is_empty()
-        || decision.delete_secret
-        || !decision.vm_patch.is_empty();
+    // What the NAD of each name is now: ours, or the original operator's when adopted.
+    let nad_live = |name: &str| {
+        seen.nads.get(name).map(|v| v.as_ref()).or_else(|| {
+            decision.adopted_nads.iter().any(|a| a == name).then(|| seen.facts.foreign_nads.get(name)).flatten()
+        })
+    };
+    let mut needs_writes = !decision.delete_nads.is_empty() || decision.delete_secret || !decision.vm_patch.is_empty();
+    for nad in &decision.apply_nads {
+        needs_writes |= apply::pending(nad, nad_live(&nad.name_any()))?.is_some();
+    }
+    if let VmAction::Apply(vm) = &decision.vm {
+        needs_writes |= apply::pending(vm.as_ref(), seen.vm.as_deref())?.is_some();
+        if let Some(secret) = &decision.apply_secret {
+            needs_writes |= apply::pending(secret, seen.cloud_init_secret.as_deref())?.is_some();
+        }
+    }
+    // The one live read before writing; a reconcile that writes no child skips it.
     if needs_writes && !owner_exists(ctx, wukong).await? {
         info!(wukong = %ObjectRef::from_obj(wukong), "the Wukong is gone: nothing is written for it");
         return Ok(Action::await_change());
@@ -139,22 +155,34 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     let mut failures: Vec<Failure> = Vec::new();
     let mut written = 0;
 
+    // The NADs and the cloud-init Secret do not depend on each other: written at once, so a
+    // reconcile waits for one round trip instead of one per object. The VM comes after both (its
+    // launcher pod needs the NADs, its guest the Secret).
+    let nad_resource = resources::nad();
+    // An adopted NAD (the original operator's) is applied over as it is, by its uid.
+    let nad_writes = decision
+        .apply_nads
+        .iter()
+        .map(|nad| apply::apply(ctx, Stage::ApplyNad, resources::NAD, &nad_resource, nad, nad_live(&nad.name_any())));
+    let secret_write = async {
+        match (&decision.vm, &decision.apply_secret) {
+            (VmAction::Apply(_), Some(secret)) => {
+                let live = seen.cloud_init_secret.as_deref();
+                Some(apply::apply(ctx, Stage::ApplySecret, resources::SECRET, &resources::secret(), secret, live).await)
+            }
+            _ => None,
+        }
+    };
+    let (nad_results, secret_result) = futures::join!(futures::future::join_all(nad_writes), secret_write);
     let mut nads_ok = true;
-    for nad in &decision.apply_nads {
-        let name = nad.name_any();
-        // An adopted NAD (the original operator's) is applied over as it is, by its uid.
-        let adopted = || decision.adopted_nads.contains(&name).then(|| seen.facts.foreign_nads.get(&name)).flatten();
-        let live = seen.nads.get(&name).map(|v| v.as_ref()).or_else(adopted);
-        let r = apply::apply(ctx, Stage::ApplyNad, resources::NAD, &resources::nad(), nad, live).await;
+    for r in nad_results {
         nads_ok &= settle(r.map(|a| a.written()), &mut written, &mut failures)?;
     }
     let mut vm_now = seen.vm.clone();
     if let (VmAction::Apply(vm), true) = (&decision.vm, nads_ok) {
         // The Secret the VM boots with, then the VM.
         let mut secret_ok = true;
-        if let Some(secret) = &decision.apply_secret {
-            let live = seen.cloud_init_secret.as_deref();
-            let r = apply::apply(ctx, Stage::ApplySecret, resources::SECRET, &resources::secret(), secret, live).await;
+        if let Some(r) = secret_result {
             if let Ok(Applied::Written(stored)) = &r {
                 ctx.memory.saw_secret(namespace, &cloudinit::secret_name(name), Some(stored.clone()));
             }
@@ -298,7 +326,8 @@ async fn write_status(
     ctx.memory.wrote_status(&uid, next.clone());
 
     let reference = Wukong::object_ref_from(meta);
-    for t in transitions {
+    // Published together: an event is a courtesy, and losing one must not fail the reconcile.
+    let published = transitions.into_iter().map(|t| {
         let event = Event {
             type_: if t.warning { EventType::Warning } else { EventType::Normal },
             reason: t.reason.clone(),
@@ -306,11 +335,14 @@ async fn write_status(
             action: "Reconcile".into(),
             secondary: None,
         };
-        // An event is a courtesy: losing one must not fail the reconcile.
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            warn!(wukong = %format!("{namespace}/{name}"), reason = %t.reason, error = %e, "cannot publish event");
+        let (reference, namespace, name) = (&reference, &namespace, &name);
+        async move {
+            if let Err(e) = ctx.events.publish(&event, reference).await {
+                warn!(wukong = %format!("{namespace}/{name}"), reason = %t.reason, error = %e, "cannot publish event");
+            }
         }
-    }
+    });
+    futures::future::join_all(published).await;
     Ok(())
 }
 

@@ -13,7 +13,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use kube::Client;
 use kube::core::DeserializeGuard;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector;
 use serde_json::{Value, json};
 use wukong_api::Wukong;
@@ -21,6 +20,7 @@ use wukong_render::decide::{Kinds, Policy};
 
 use super::context::{Context, Memory};
 use super::error::Class;
+use super::events::Publisher;
 use super::leader::LeaderGate;
 use super::metrics::Metrics;
 use super::observe::resources;
@@ -108,9 +108,16 @@ fn web() -> Wukong {
 /// leader gate open.
 fn context(mock: &MockApi) -> Arc<Context> {
     let client = mock.client();
-    let dynamic = |r: kube::api::ApiResource| Some(reflector::store::Writer::new(r).as_reader());
-    let (wukongs, _) = reflector::store::<WukongObject>();
-    let (pvcs, _) = reflector::store();
+    // Stores that listed (empty): a reconcile waits for nothing.
+    let dynamic = |r: kube::api::ApiResource| {
+        let mut writer = reflector::store::Writer::new(r);
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+        Some(writer.as_reader())
+    };
+    let (wukongs, mut writer) = reflector::store::<WukongObject>();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    let (pvcs, mut writer) = reflector::store();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
     let stores = Stores {
         wukongs,
         nads: dynamic(resources::nad()),
@@ -121,13 +128,14 @@ fn context(mock: &MockApi) -> Arc<Context> {
         cdi_configs: None,
         cdis: None,
         kubevirts: None,
+        nad_owners: Default::default(),
     };
     Arc::new(Context {
         client: client.clone(),
         kinds: Kinds { nad: true, vm: true, vmi: true, ..Kinds::default() },
         policy: Policy::default(),
         metrics: Metrics::default(),
-        recorder: Recorder::new(client, Reporter { controller: "wukong".into(), instance: None }),
+        events: Publisher::new(client, "wukong", None),
         gate: Arc::new(LeaderGate::open_for(Duration::from_secs(60))),
         stores,
         memory: Arc::new(Memory::default()),

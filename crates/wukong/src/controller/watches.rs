@@ -28,7 +28,7 @@ use serde::de::DeserializeOwned;
 use tracing::warn;
 use wukong_api::Wukong;
 use wukong_render::decide::Kinds;
-use wukong_render::index::{self, ChildKind, NadRefIndex};
+use wukong_render::index::{self, ChildKind, NadRefIndex, OwnedIndex};
 use wukong_render::plan::NadRef;
 
 use super::config::Config;
@@ -50,6 +50,40 @@ pub struct Stores {
     pub cdi_configs: Option<Store<DynamicObject>>,
     pub cdis: Option<Store<DynamicObject>>,
     pub kubevirts: Option<Store<DynamicObject>>,
+    /// The NADs each Wukong controls, by its uid, from the NAD watch.
+    pub nad_owners: Arc<Mutex<OwnedIndex>>,
+}
+
+impl Stores {
+    /// Waits up to `limit` until every store of children listed what it watches; the first that
+    /// did not, by kind. A decision from a store still empty would take children for absent and
+    /// write. The cluster-wide configurations (KubeVirt's and CDI's CRs) are not waited for: a
+    /// controller confined to a namespace may not list them, and without them it knows less
+    /// (as when they are not installed), it does not write wrongly.
+    pub async fn wait_ready(&self, limit: Duration) -> Result<(), &'static str> {
+        async fn ready<K: Clone + kube::Resource + 'static>(
+            store: Option<&Store<K>>,
+            what: &'static str,
+            limit: Duration,
+        ) -> Result<(), &'static str>
+        where
+            K::DynamicType: Eq + std::hash::Hash + Clone,
+        {
+            match store {
+                Some(s) => match tokio::time::timeout(limit, s.wait_until_ready()).await {
+                    Ok(Ok(())) => Ok(()),
+                    _ => Err(what),
+                },
+                None => Ok(()),
+            }
+        }
+        ready(Some(&self.wukongs), "Wukong", limit).await?;
+        ready(self.nads.as_ref(), "NetworkAttachmentDefinition", limit).await?;
+        ready(self.vms.as_ref(), "VirtualMachine", limit).await?;
+        ready(self.vmis.as_ref(), "VirtualMachineInstance", limit).await?;
+        ready(Some(&self.pvcs), "PersistentVolumeClaim", limit).await?;
+        ready(self.data_volumes.as_ref(), "DataVolume", limit).await
+    }
 }
 
 /// A backoff for one watch: 200 ms doubling to 3 s, from the start again after a success.
@@ -123,12 +157,23 @@ fn reflect_dynamic(
     api: Api<DynamicObject>,
     resource: &ApiResource,
 ) -> (Store<DynamicObject>, impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static) {
+    reflect_dynamic_indexed(what, api, resource, |_| {})
+}
+
+/// [`reflect_dynamic`], with `index` seeing every event as the store does.
+fn reflect_dynamic_indexed(
+    what: &'static str,
+    api: Api<DynamicObject>,
+    resource: &ApiResource,
+    index: impl Fn(&watcher::Event<DynamicObject>) + Send + 'static,
+) -> (Store<DynamicObject>, impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static) {
     let writer = reflector::store::Writer::new(resource.clone());
     let reader = writer.as_reader();
     let stream = watcher(api, watch_config())
         .backoff(QuickBackoff::default())
         .modify(|o: &mut DynamicObject| o.managed_fields_mut().clear())
         .reflect(writer)
+        .inspect_ok(index)
         .touched_objects();
     (reader, logged(what, stream))
 }
@@ -148,6 +193,20 @@ where
         .reflect(writer)
         .touched_objects();
     (reader, logged(what, stream))
+}
+
+/// Keeps the index of controlling owners in step with a child watch.
+fn index_owner(index: &mut OwnedIndex, event: &watcher::Event<DynamicObject>) {
+    let update = |index: &mut OwnedIndex, o: &DynamicObject| {
+        let controller = o.owner_references().iter().find(|r| r.controller == Some(true)).map(|r| r.uid.as_str());
+        index.update(&o.namespace().unwrap_or_default(), &o.name_any(), controller);
+    };
+    match event {
+        watcher::Event::Init => index.begin_relist(),
+        watcher::Event::InitApply(o) | watcher::Event::Apply(o) => update(index, o),
+        watcher::Event::InitDone => index.end_relist(),
+        watcher::Event::Delete(o) => index.remove(&o.namespace().unwrap_or_default(), &o.name_any()),
+    }
 }
 
 /// What a Wukong's reconcile depends on, besides its status: a status-only update (the
@@ -258,6 +317,7 @@ pub fn build(client: &Client, config: &Config, kinds: Kinds, memory: Arc<Memory>
         .predicate_filter(wukong_change, PredicateConfig::default());
     let mut controller = Controller::for_stream(logged("Wukong", wukong_stream), wukongs.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(config.concurrency));
+    let nad_owners = Arc::new(Mutex::new(OwnedIndex::default()));
     let mapper = Mapper { wukongs: wukongs.clone(), memory, nad_index };
 
     // The PVCs behind disks: status.volumes, and a grown disk's size.
@@ -275,13 +335,18 @@ pub fn build(client: &Client, config: &Config, kinds: Kinds, memory: Arc<Memory>
         cdi_configs: None,
         cdis: None,
         kubevirts: None,
+        nad_owners,
     };
 
     if kinds.nad {
         // NADs named by nadName may live in other namespaces.
         let scope = if config.nad_namespaces.is_empty() { namespace } else { None };
         let r = resources::nad();
-        let (store, stream) = reflect_dynamic("NetworkAttachmentDefinition", scoped_dynamic(client, scope, &r), &r);
+        let owners = stores.nad_owners.clone();
+        let (store, stream) =
+            reflect_dynamic_indexed("NetworkAttachmentDefinition", scoped_dynamic(client, scope, &r), &r, move |e| {
+                index_owner(&mut owners.lock().expect("NAD owner index"), e)
+            });
         let m = mapper.clone();
         controller = controller.watches_stream_with(stream, move |o| m.map(ChildKind::Nad, resources::NAD, &o), r);
         stores.nads = Some(store);
