@@ -26,36 +26,22 @@ use super::error::{Error, Result, Stage};
 /// A resourceVersion no stored object has: an apply carrying it only creates.
 const CREATE_ONLY: &str = "1";
 
-/// What an apply did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Applied {
-    Unchanged,
-    /// Written; the object as the API server stored it.
-    Written(Arc<Value>),
-}
-
-impl Applied {
-    pub fn written(&self) -> bool {
-        matches!(self, Applied::Written(_))
-    }
-}
-
 /// Only the leader writes, and only while its lease is fresh.
 pub fn may_write(ctx: &Context) -> Result<()> {
     if ctx.gate.can_write() { Ok(()) } else { Err(Error::NotLeader) }
 }
 
-/// Applies `desired` (a child of kind `kind`) unless `live` already holds it. `live` is what
-/// the observation found: absent, or ours (never someone else's: those are not applied).
-pub async fn apply<T: serde::Serialize>(
+/// Applies `desired` (a child of kind `kind`, as [`pending`] prepared it) over `live`, what the
+/// observation found: absent, or ours (never someone else's: those are not applied). The object
+/// as the API server stored it.
+pub async fn apply(
     ctx: &Context,
     stage: Stage,
     kind: &'static str,
     resource: &ApiResource,
-    desired: &T,
+    mut desired: Value,
     live: Option<&Value>,
-) -> Result<Applied> {
-    let Some(mut desired) = pending(desired, live)? else { return Ok(Applied::Unchanged) };
+) -> Result<Arc<Value>> {
     may_write(ctx)?;
     let name = desired.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
     let namespace = desired.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -72,10 +58,11 @@ pub async fn apply<T: serde::Serialize>(
         .map_err(|e| Error::api(stage, &object, e))?;
     let stored = Arc::new(super::observe::to_json(&stored));
     ctx.memory.wrote((kind, namespace, name), stored.clone());
-    Ok(Applied::Written(stored))
+    Ok(stored)
 }
 
-/// `desired` as it would be applied (stamped with its hash), unless `live` already holds it.
+/// `desired` as it would be applied (stamped with its hash), unless `live` already holds it:
+/// decided once per object and reconcile, before anything is written.
 pub fn pending<T: serde::Serialize>(desired: &T, live: Option<&Value>) -> Result<Option<Value>> {
     let mut desired =
         serde_json::to_value(desired).map_err(|source| Error::Json { what: "a desired object", source })?;

@@ -27,7 +27,7 @@ use wukong_render::decide::{SshKeys, VmAction, decide};
 use wukong_render::status::{self, Failure, Observed};
 use wukong_render::{cloudinit, legacy, names};
 
-use super::apply::{self, Applied};
+use super::apply;
 use super::context::{Context, FIELD_MANAGER};
 use super::error::{Class, Error, Result, Stage};
 use super::observe::{self, resources};
@@ -136,16 +136,33 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
             decision.adopted_nads.iter().any(|a| a == name).then(|| seen.facts.foreign_nads.get(name)).flatten()
         })
     };
-    let mut needs_writes = !decision.delete_nads.is_empty() || decision.delete_secret || !decision.vm_patch.is_empty();
-    for nad in &decision.apply_nads {
-        needs_writes |= apply::pending(nad, nad_live(&nad.name_any()))?.is_some();
-    }
-    if let VmAction::Apply(vm) = &decision.vm {
-        needs_writes |= apply::pending(vm.as_ref(), seen.vm.as_deref())?.is_some();
-        if let Some(secret) = &decision.apply_secret {
-            needs_writes |= apply::pending(secret, seen.cloud_init_secret.as_deref())?.is_some();
-        }
-    }
+    // What differs from what is stored, each object once: only that is written.
+    let nads_pending = decision
+        .apply_nads
+        .iter()
+        .map(|nad| {
+            let live = nad_live(&nad.name_any());
+            Ok(apply::pending(nad, live)?.map(|desired| (desired, live)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (vm_pending, secret_pending) = match &decision.vm {
+        VmAction::Apply(vm) => (
+            apply::pending(vm.as_ref(), seen.vm.as_deref())?,
+            decision
+                .apply_secret
+                .as_ref()
+                .map(|s| apply::pending(s, seen.cloud_init_secret.as_deref()))
+                .transpose()?
+                .flatten(),
+        ),
+        _ => (None, None),
+    };
+    let needs_writes = nads_pending.iter().any(Option::is_some)
+        || vm_pending.is_some()
+        || secret_pending.is_some()
+        || !decision.delete_nads.is_empty()
+        || decision.delete_secret
+        || !decision.vm_patch.is_empty();
     // The one live read before writing; a reconcile that writes no child skips it.
     if needs_writes && !owner_exists(ctx, wukong).await? {
         info!(wukong = %ObjectRef::from_obj(wukong), "the Wukong is gone: nothing is written for it");
@@ -160,33 +177,35 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
     // launcher pod needs the NADs, its guest the Secret).
     let nad_resource = resources::nad();
     // An adopted NAD (the original operator's) is applied over as it is, by its uid.
-    let nad_writes = decision
-        .apply_nads
-        .iter()
-        .map(|nad| apply::apply(ctx, Stage::ApplyNad, resources::NAD, &nad_resource, nad, nad_live(&nad.name_any())));
+    let nad_writes = nads_pending
+        .into_iter()
+        .flatten()
+        .map(|(desired, live)| apply::apply(ctx, Stage::ApplyNad, resources::NAD, &nad_resource, desired, live));
     let secret_write = async {
-        match (&decision.vm, &decision.apply_secret) {
-            (VmAction::Apply(_), Some(secret)) => {
+        match secret_pending {
+            Some(desired) => {
                 let live = seen.cloud_init_secret.as_deref();
-                Some(apply::apply(ctx, Stage::ApplySecret, resources::SECRET, &resources::secret(), secret, live).await)
+                Some(
+                    apply::apply(ctx, Stage::ApplySecret, resources::SECRET, &resources::secret(), desired, live).await,
+                )
             }
-            _ => None,
+            None => None,
         }
     };
     let (nad_results, secret_result) = futures::join!(futures::future::join_all(nad_writes), secret_write);
     let mut nads_ok = true;
     for r in nad_results {
-        nads_ok &= settle(r.map(|a| a.written()), &mut written, &mut failures)?;
+        nads_ok &= settle(r.map(|_| true), &mut written, &mut failures)?;
     }
     let mut vm_now = seen.vm.clone();
-    if let (VmAction::Apply(vm), true) = (&decision.vm, nads_ok) {
+    if let (VmAction::Apply(_), true) = (&decision.vm, nads_ok) {
         // The Secret the VM boots with, then the VM.
         let mut secret_ok = true;
         if let Some(r) = secret_result {
-            if let Ok(Applied::Written(stored)) = &r {
+            if let Ok(stored) = &r {
                 ctx.memory.saw_secret(namespace, &cloudinit::secret_name(name), Some(stored.clone()));
             }
-            secret_ok = settle(r.map(|a| a.written()), &mut written, &mut failures)?;
+            secret_ok = settle(r.map(|_| true), &mut written, &mut failures)?;
         }
         if secret_ok && !decision.vm_patch.is_empty() {
             // What the original operator wrote that server-side apply cannot remove.
@@ -200,13 +219,13 @@ async fn run(wukong: &Wukong, ctx: &Context) -> Result<Action> {
             }
             secret_ok = settle(r.map(|()| true), &mut written, &mut failures)?;
         }
-        if secret_ok {
-            let r = apply::apply(ctx, Stage::ApplyVm, resources::VM, &resources::vm(), vm.as_ref(), seen.vm.as_deref())
-                .await;
-            if let Ok(Applied::Written(stored)) = &r {
+        if let (true, Some(desired)) = (secret_ok, vm_pending) {
+            let r =
+                apply::apply(ctx, Stage::ApplyVm, resources::VM, &resources::vm(), desired, seen.vm.as_deref()).await;
+            if let Ok(stored) = &r {
                 vm_now = Some(stored.clone());
             }
-            settle(r.map(|a| a.written()), &mut written, &mut failures)?;
+            settle(r.map(|_| true), &mut written, &mut failures)?;
         }
     }
     let vm_stored = vm_now.is_some();
